@@ -1,0 +1,101 @@
+using System.Runtime.InteropServices;
+
+namespace AotFaas.Execution.Native;
+
+/// <summary>
+/// The few C library calls the process layer needs, bound at compile time through source-generated
+/// <see cref="LibraryImportAttribute"/> stubs (no run-time marshalling code, safe for Native AOT).
+/// Constants are Linux's (glibc and musl agree on all of them).
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Library = "libc";
+
+    public const int EINTR = 4;
+    public const int ECHILD = 10;
+    public const int EAGAIN = 11;
+    public const int ENOSYS = 38;
+
+    public const int O_CLOEXEC = 0x80000;
+
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+    public const short POSIX_SPAWN_SETSID = 0x80;
+
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    public const int EPOLL_CTL_ADD = 1;
+    public const uint EPOLLIN = 0x001;
+    public const uint EPOLLONESHOT = 1u << 30;
+    public const int EPOLL_CLOEXEC = 0x80000;
+
+    /// <summary>The pidfd_open system call number; the same on every Linux architecture (new calls share one table).</summary>
+    public const long SYS_pidfd_open = 434;
+
+    /// <summary>Generous sizes for the opaque glibc/musl structures (glibc x86-64: 336, 80 and 128 bytes).</summary>
+    public const int SpawnAttrSize = 1024;
+    public const int FileActionsSize = 1024;
+    public const int SigSetSize = 256;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnp(int* pid, byte* file, void* fileActions, void* attr, byte** argv, byte** envp);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnattr_init(void* attr);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnattr_destroy(void* attr);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnattr_setflags(void* attr, short flags);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnattr_setsigdefault(void* attr, void* sigset);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawnattr_setsigmask(void* attr, void* sigset);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawn_file_actions_init(void* actions);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawn_file_actions_destroy(void* actions);
+
+    [LibraryImport(Library)]
+    public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    /// <summary>glibc 2.34+: closes every descriptor from <paramref name="from"/> up in the child.</summary>
+    [LibraryImport(Library)]
+    public static partial int posix_spawn_file_actions_addclosefrom_np(void* actions, int from);
+
+    [LibraryImport(Library)]
+    public static partial int sigemptyset(void* set);
+
+    [LibraryImport(Library)]
+    public static partial int sigfillset(void* set);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int waitpid(int pid, int* status, int options);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial long syscall(long number, long arg1, long arg2);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, void* ev);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int epoll_wait(int epfd, void* events, int maxEvents, int timeout);
+}

@@ -1,0 +1,86 @@
+using System.Buffers;
+
+namespace AotFaas.Execution;
+
+/// <summary>
+/// Bytes read from a pipe, held in pooled segments that grow without copying, until the run's
+/// outcome decides where they go. Dispose returns the segments to the pool.
+/// </summary>
+public sealed class OutputBuffer : IDisposable
+{
+    private const int FirstSegmentSize = 4 * 1024;
+    private const int MaxSegmentSize = 64 * 1024;
+
+    private readonly List<byte[]> _segments = [];
+    private int _lastSegmentUsed;
+
+    /// <summary>How many bytes the buffer holds.</summary>
+    public long Length { get; private set; }
+
+    /// <summary>Reads <paramref name="source"/> to its end into the buffer.</summary>
+    public async Task FillAsync(Stream source, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Memory<byte> free = FreeSpace();
+            int read = await source.ReadAsync(free, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return;
+            }
+
+            _lastSegmentUsed += read;
+            Length += read;
+        }
+    }
+
+    /// <summary>Writes the buffer's bytes to <paramref name="destination"/>.</summary>
+    public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < _segments.Count; i++)
+        {
+            int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
+            await destination.WriteAsync(_segments[i].AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The buffer's bytes as one array; for tests and small bodies.</summary>
+    public byte[] ToArray()
+    {
+        byte[] result = new byte[Length];
+        int offset = 0;
+        for (int i = 0; i < _segments.Count; i++)
+        {
+            int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
+            _segments[i].AsSpan(0, used).CopyTo(result.AsSpan(offset));
+            offset += used;
+        }
+
+        return result;
+    }
+
+    public void Dispose()
+    {
+        foreach (byte[] segment in _segments)
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+        }
+
+        _segments.Clear();
+        _lastSegmentUsed = 0;
+        Length = 0;
+    }
+
+    private Memory<byte> FreeSpace()
+    {
+        if (_segments.Count == 0 || _lastSegmentUsed == _segments[^1].Length)
+        {
+            int size = _segments.Count == 0 ? FirstSegmentSize : Math.Min(_segments[^1].Length * 2, MaxSegmentSize);
+            _segments.Add(ArrayPool<byte>.Shared.Rent(size));
+            _lastSegmentUsed = 0;
+        }
+
+        byte[] last = _segments[^1];
+        return last.AsMemory(_lastSegmentUsed);
+    }
+}

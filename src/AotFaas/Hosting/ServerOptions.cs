@@ -1,0 +1,141 @@
+using System.Globalization;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// What the command line and the environment ask of the server. Where to listen, first match wins:
+/// <c>--urls</c>; <c>--host</c>/<c>--port</c>; <c>PORT</c> (all interfaces, the Knative and Cloud Run
+/// contract); <c>ASPNETCORE_URLS</c>; <c>http://127.0.0.1:3000</c>.
+/// </summary>
+public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool ListFunctions = false)
+{
+    public const string DefaultHost = "127.0.0.1";
+    public const int DefaultPort = 3000;
+
+    /// <summary>The text of <c>--help</c>.</summary>
+    public const string Usage = """
+        Usage: aotfaas [options]
+
+        Serves the functions compiled into this binary from functions.faas:
+          POST /function/{name}   the request body is the program's stdin;
+                                  exit 0 -> 200 with stdout, otherwise 500 with stderr;
+                                  an unknown name -> 404 with an empty body.
+
+        Options:
+          --urls URLS        Listen on these URLs, e.g. http://0.0.0.0:8080 (';' separates several).
+          -H, --host HOST    Listen on this interface (default 127.0.0.1; 0.0.0.0 for all).
+          -p, --port PORT    Listen on this port (default 3000; 0 picks a free one).
+          --list             Print the compiled functions and exit.
+          -h, --help         Print this help and exit.
+
+        Environment:
+          PORT               Listen on this port on all interfaces (the Knative / Cloud Run contract).
+          ASPNETCORE_URLS    Listen on these URLs.
+
+        Where to listen, first match wins: --urls; --host/--port (a missing one from PORT or the
+        default); PORT; ASPNETCORE_URLS; http://127.0.0.1:3000.
+
+        """;
+
+    /// <summary>Reads <paramref name="args"/> and the environment through <paramref name="getEnvironment"/>.</summary>
+    /// <exception cref="UsageException">An option is unknown, lacks its value, or a value is malformed.</exception>
+    public static ServerOptions Parse(IReadOnlyList<string> args, Func<string, string?> getEnvironment)
+    {
+        string? urls = null;
+        string? host = null;
+        int? port = null;
+        bool help = false;
+        bool list = false;
+
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            string name = arg;
+            string? inlineValue = null;
+            int equals = arg.IndexOf('=');
+            if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 0)
+            {
+                name = arg[..equals];
+                inlineValue = arg[(equals + 1)..];
+            }
+
+            switch (name)
+            {
+                case "-h" or "--help":
+                    help = true;
+                    break;
+                case "--list":
+                    list = true;
+                    break;
+                case "--urls":
+                    urls = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
+                    break;
+                case "-H" or "--host":
+                    host = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
+                    break;
+                case "-p" or "--port":
+                    port = ParsePort(inlineValue ?? Next(args, ref i, name), name);
+                    break;
+                default:
+                    throw new UsageException(arg.StartsWith('-') ? $"unknown option '{arg}'" : $"unexpected argument '{arg}'");
+            }
+        }
+
+        string? portVariable = getEnvironment("PORT");
+        int? environmentPort = string.IsNullOrWhiteSpace(portVariable) ? null : ParsePort(portVariable.Trim(), "the PORT variable");
+        string? aspnetUrls = getEnvironment("ASPNETCORE_URLS");
+
+        string resolved;
+        if (urls is not null)
+        {
+            resolved = urls;
+        }
+        else if (host is not null || port is not null)
+        {
+            resolved = Url(host ?? DefaultHost, port ?? environmentPort ?? DefaultPort);
+        }
+        else if (environmentPort is not null)
+        {
+            resolved = Url("*", environmentPort.Value);
+        }
+        else if (!string.IsNullOrWhiteSpace(aspnetUrls))
+        {
+            resolved = aspnetUrls.Trim();
+        }
+        else
+        {
+            resolved = Url(DefaultHost, DefaultPort);
+        }
+
+        return new ServerOptions(resolved, help, list);
+    }
+
+    private static string Url(string host, int port)
+    {
+        bool ipv6Literal = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[');
+        return string.Create(CultureInfo.InvariantCulture, $"http://{(ipv6Literal ? "[" + host + "]" : host)}:{port}");
+    }
+
+    private static string Next(IReadOnlyList<string> args, ref int i, string name)
+    {
+        if (i + 1 >= args.Count)
+        {
+            throw new UsageException($"option '{name}' needs a value");
+        }
+
+        return args[++i];
+    }
+
+    private static string NonEmpty(string name, string value)
+        => string.IsNullOrWhiteSpace(value) ? throw new UsageException($"option '{name}' needs a value") : value;
+
+    private static int ParsePort(string value, string source)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
+        {
+            throw new UsageException($"{source}: '{value}' is not a port number (0-65535)");
+        }
+
+        return port;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using AotFaas.Execution;
+using AotFaas.Functions;
+
+namespace AotFaas.Http;
+
+/// <summary>
+/// <c>POST /function/{name}</c>, the seed's contract: the request body is the program's stdin;
+/// exit 0 gives 200 with stdout, any other end gives 500 with stderr, an unknown name gives 404
+/// with an empty body. A program that cannot be started gives 500 with a one-line reason.
+/// </summary>
+public sealed class FunctionEndpoint(Func<string, Proc?> functions, FunctionRunner runner, ILogger<FunctionEndpoint> logger)
+{
+    /// <summary>The route this endpoint answers.</summary>
+    public const string Route = "/function/{name}";
+
+    /// <summary>Content-Type of stdout when neither the function nor the request names one.</summary>
+    public const string DefaultContentType = "application/octet-stream";
+
+    /// <summary>Content-Type of stderr and of the server's own error messages.</summary>
+    public const string TextContentType = "text/plain; charset=utf-8";
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        string name = (string)context.Request.RouteValues["name"]!;
+        Proc? proc = functions(name);
+        if (proc is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        RunResult result;
+        try
+        {
+            result = await runner.RunAsync(proc, context.Request.BodyReader, context.RequestAborted);
+        }
+        catch (SpawnException e)
+        {
+            Log.SpawnFailed(logger, proc.FuncName, e.Message);
+            await WriteTextAsync(context, StatusCodes.Status500InternalServerError, e.Message);
+            return;
+        }
+        catch (BadHttpRequestException e)
+        {
+            Log.BadRequest(logger, proc.FuncName, e.StatusCode, e.Message);
+            await WriteTextAsync(context, e.StatusCode, e.Message);
+            return;
+        }
+        catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
+        {
+            Log.ClientGone(logger, proc.FuncName, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return;
+        }
+
+        using (result)
+        {
+            HttpResponse response = context.Response;
+            OutputBuffer body;
+            if (result.Status.IsSuccess)
+            {
+                response.StatusCode = StatusCodes.Status200OK;
+                response.ContentType = proc.ContentType ?? context.Request.ContentType ?? DefaultContentType;
+                body = result.Stdout;
+            }
+            else
+            {
+                response.StatusCode = StatusCodes.Status500InternalServerError;
+                response.ContentType = TextContentType;
+                body = result.Stderr;
+            }
+
+            response.ContentLength = body.Length;
+            Log.Invocation(logger, proc.FuncName, response.StatusCode, result.Status.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            try
+            {
+                await body.CopyToAsync(response.Body, context.RequestAborted);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+                // The client went away while the response was being written; nothing is left to do.
+            }
+        }
+    }
+
+    private static Task WriteTextAsync(HttpContext context, int status, string message)
+    {
+        if (context.Response.HasStarted)
+        {
+            return Task.CompletedTask;
+        }
+
+        context.Response.StatusCode = status;
+        context.Response.ContentType = TextContentType;
+        string line = message.ReplaceLineEndings(" ") + "\n";
+        return context.Response.WriteAsync(line, context.RequestAborted);
+    }
+}
