@@ -73,8 +73,7 @@ namespace AotFaas.Generators.Emitting
                 [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
                 public static class FunctionTable
                 {
-            {{FIELDS}}
-                    /// <summary>Every function, in manifest order.</summary>
+            {{FIELDS}}        /// <summary>Every function, in manifest order.</summary>
                     public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [{{ALL}}];
 
                     /// <summary>The function named <paramref name="funcName"/> (names are case-sensitive), or null.</summary>

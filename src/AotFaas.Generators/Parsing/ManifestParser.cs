@@ -28,6 +28,14 @@ namespace AotFaas.Generators.Parsing
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 string content = text.ToString(line.Span);
+                int start = line.Start;
+                if (line.LineNumber == 0 && content.Length > 0 && content[0] == '\uFEFF')
+                {
+                    // A byte order mark that reached us as a character (files read by the compiler lose it earlier).
+                    content = content.Substring(1);
+                    start++;
+                }
+
                 int first = FirstNonBlank(content);
                 if (first < 0 || content[first] == '#')
                 {
@@ -36,11 +44,11 @@ namespace AotFaas.Generators.Parsing
 
                 if (first == 0)
                 {
-                    ParseFunctionLine(state, line, content);
+                    ParseFunctionLine(state, start, line.LineNumber + 1, content);
                 }
                 else
                 {
-                    ParseOptionLine(state, line, content, first);
+                    ParseOptionLine(state, start, line.LineNumber + 1, content, first);
                 }
             }
 
@@ -56,7 +64,7 @@ namespace AotFaas.Generators.Parsing
                 new EquatableArray<DiagnosticInfo>(state.Diagnostics.ToArray()));
         }
 
-        private static void ParseFunctionLine(ParserState state, TextLine line, string content)
+        private static void ParseFunctionLine(ParserState state, int start, int lineNumber, string content)
         {
             state.CloseFunction();
             state.Current = FunctionState.Broken;
@@ -66,19 +74,19 @@ namespace AotFaas.Generators.Parsing
             {
                 state.Report(
                     DiagnosticDescriptors.LineNotUnderstood,
-                    state.At(line.Start, content.Length),
+                    state.At(start, content.Length),
                     "expected '<name>: <command> [args...]', an indented '<key>: <value>' option, or a '#' comment");
                 return;
             }
 
             string name = content.Substring(0, colon);
-            if (!CheckName(state, line, name))
+            if (!CheckName(state, start, name))
             {
                 return;
             }
 
             SplitResult split = CommandLineSplitter.Split(content, colon + 1);
-            if (!CheckSplit(state, line, split))
+            if (!CheckSplit(state, start, split))
             {
                 return;
             }
@@ -86,7 +94,7 @@ namespace AotFaas.Generators.Parsing
             if (split.Words.Count == 0 || split.Words[0].Text.Length == 0)
             {
                 int at = split.Words.Count == 0 ? colon : split.Words[0].Start;
-                state.Report(DiagnosticDescriptors.MissingCommand, state.At(line.Start + at, 1), name);
+                state.Report(DiagnosticDescriptors.MissingCommand, state.At(start + at, 1), name);
                 return;
             }
 
@@ -94,20 +102,19 @@ namespace AotFaas.Generators.Parsing
             {
                 if (word.Text.IndexOf('\0') >= 0)
                 {
-                    state.Report(DiagnosticDescriptors.LineNotUnderstood, state.At(line.Start + word.Start, 1), "a command line cannot hold a NUL character");
+                    state.Report(DiagnosticDescriptors.LineNotUnderstood, state.At(start + word.Start, 1), "a command line cannot hold a NUL character");
                     return;
                 }
 
                 if (word.HasShellSyntax)
                 {
-                    state.Report(DiagnosticDescriptors.ShellSyntax, state.At(line.Start + word.Start, 1), content.Substring(word.Start, WordLength(content, word.Start)));
+                    state.Report(DiagnosticDescriptors.ShellSyntax, state.At(start + word.Start, 1), content.Substring(word.Start, WordLength(content, word.Start)));
                 }
             }
 
-            int lineNumber = LineNumberOf(line);
             if (state.NameLines.TryGetValue(name, out int firstLine))
             {
-                state.Report(DiagnosticDescriptors.DuplicateName, state.At(line.Start, name.Length), name, firstLine.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                state.Report(DiagnosticDescriptors.DuplicateName, state.At(start, name.Length), name, firstLine.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 return;
             }
 
@@ -129,7 +136,7 @@ namespace AotFaas.Generators.Parsing
                 FunctionOptions.None);
         }
 
-        private static void ParseOptionLine(ParserState state, TextLine line, string content, int keyStart)
+        private static void ParseOptionLine(ParserState state, int start, int lineNumber, string content, int keyStart)
         {
             int colon = content.IndexOf(':', keyStart);
             if (colon < 0)
@@ -138,7 +145,7 @@ namespace AotFaas.Generators.Parsing
                 {
                     state.Report(
                         DiagnosticDescriptors.LineNotUnderstood,
-                        state.At(line.Start + keyStart, content.Length - keyStart),
+                        state.At(start + keyStart, content.Length - keyStart),
                         "an indented line is an option, written '<key>: <value>'");
                 }
 
@@ -146,7 +153,7 @@ namespace AotFaas.Generators.Parsing
             }
 
             string key = content.Substring(keyStart, colon - keyStart).TrimEnd(' ', '\t');
-            ManifestLocation keyAt = state.At(line.Start + keyStart, key.Length);
+            ManifestLocation keyAt = state.At(start + keyStart, key.Length);
             if (state.Current == FunctionState.None)
             {
                 state.Report(DiagnosticDescriptors.OptionWithoutFunction, keyAt, key);
@@ -173,8 +180,8 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
-            state.OptionLines[key] = LineNumberOf(line);
-            ManifestLocation valueAt = state.At(line.Start + valueStart, value.Length);
+            state.OptionLines[key] = lineNumber;
+            ManifestLocation valueAt = state.At(start + valueStart, value.Length);
             if (value.Length == 0)
             {
                 state.Report(DiagnosticDescriptors.BadOptionValue, valueAt, key, "the option needs a value");
@@ -192,7 +199,7 @@ namespace AotFaas.Generators.Parsing
             state.Pending = state.Pending with { Options = options };
         }
 
-        private static bool CheckName(ParserState state, TextLine line, string name)
+        private static bool CheckName(ParserState state, int start, string name)
         {
             string? problem = null;
             int at = 0;
@@ -228,32 +235,30 @@ namespace AotFaas.Generators.Parsing
                 return true;
             }
 
-            state.Report(DiagnosticDescriptors.InvalidName, state.At(line.Start + at, name.Length == 0 ? 1 : name.Length - at), name, problem);
+            state.Report(DiagnosticDescriptors.InvalidName, state.At(start + at, name.Length == 0 ? 1 : name.Length - at), name, problem);
             return false;
         }
 
-        private static bool CheckSplit(ParserState state, TextLine line, SplitResult split)
+        private static bool CheckSplit(ParserState state, int start, SplitResult split)
         {
             switch (split.Error)
             {
                 case SplitError.None:
                     return true;
                 case SplitError.UnterminatedSingleQuote:
-                    state.Report(DiagnosticDescriptors.UnterminatedQuote, state.At(line.Start + split.ErrorIndex, 1), "single");
+                    state.Report(DiagnosticDescriptors.UnterminatedQuote, state.At(start + split.ErrorIndex, 1), "single");
                     return false;
                 case SplitError.UnterminatedDoubleQuote:
-                    state.Report(DiagnosticDescriptors.UnterminatedQuote, state.At(line.Start + split.ErrorIndex, 1), "double");
+                    state.Report(DiagnosticDescriptors.UnterminatedQuote, state.At(start + split.ErrorIndex, 1), "double");
                     return false;
                 default:
                     state.Report(
                         DiagnosticDescriptors.LineNotUnderstood,
-                        state.At(line.Start + split.ErrorIndex, 1),
+                        state.At(start + split.ErrorIndex, 1),
                         "a backslash at the end of the line escapes nothing; a command line cannot continue on the next line");
                     return false;
             }
         }
-
-        private static int LineNumberOf(TextLine line) => line.LineNumber + 1;
 
         private static bool IsAsciiLetterOrDigit(char c)
             => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
