@@ -1,0 +1,58 @@
+using AotFaas.Functions;
+using AotFaas.Hosting;
+using Microsoft.AspNetCore.Builder;
+
+namespace AotFaas.Tests.Http;
+
+/// <summary>
+/// The real server (Kestrel, the real endpoint and process layer) on a free port of 127.0.0.1,
+/// serving a table of test functions that run real programs.
+/// </summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    private readonly string _notExecutable = Path.Combine(Path.GetTempPath(), "aotfaas-noexec-" + Guid.NewGuid().ToString("N"));
+    private WebApplication? _app;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public static IReadOnlyDictionary<string, Proc> Functions(string notExecutable) => new Proc[]
+    {
+        new("cat", "cat", []),
+        new("typed", "cat", [], contentType: "image/png"),
+        new("fail", "sh", ["-c", "printf 'went wrong' >&2; printf 'partial'; exit 3"]),
+        new("fail-silently", "false", []),
+        new("killed", "sh", ["-c", "kill -KILL $$"]),
+        new("nothing", "true", []),
+        // 1 MiB of stderr before a byte of stdin is read: deadlocks unless stderr is read while stdin is written.
+        new("stderr-first", "sh", ["-c", "head -c 1048576 /dev/zero >&2; cat"]),
+        // Never reads its input.
+        new("ignore-input", "echo", ["ignored"]),
+        // Reads 10 bytes, then exits with the rest of the input unread.
+        new("head", "head", ["-c", "10"]),
+        new("missing", "/nonexistent/program", []),
+        new("not-executable", notExecutable, []),
+        new("no-such-command", "aotfaas-no-such-command", []),
+        new("argv", "printf", ["%s|", "a b", "$HOME", "*"]),
+    }.ToDictionary(proc => proc.FuncName);
+
+    public async Task InitializeAsync()
+    {
+        await File.WriteAllTextAsync(_notExecutable, "#!/bin/sh\necho hi\n");
+        IReadOnlyDictionary<string, Proc> functions = Functions(_notExecutable);
+        _app = FaasServer.Build(new ServerOptions("http://127.0.0.1:0"), name => functions.GetValueOrDefault(name));
+        await _app.StartAsync();
+        Client = new HttpClient { BaseAddress = new Uri(_app.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        File.Delete(_notExecutable);
+    }
+}

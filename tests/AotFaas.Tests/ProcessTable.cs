@@ -1,0 +1,96 @@
+using System.Globalization;
+
+namespace AotFaas.Tests;
+
+/// <summary>Reads /proc to check what a test left behind: processes, zombies, descriptors.</summary>
+internal static class ProcessTable
+{
+    /// <summary>How many descriptors this process has open.</summary>
+    public static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+
+    /// <summary>The descriptor count once it drops to <paramref name="atMost"/>, or after two seconds.</summary>
+    public static async Task<int> SettledDescriptorsAsync(int atMost)
+    {
+        int count = OpenDescriptors();
+        for (int i = 0; i < 100 && count > atMost; i++)
+        {
+            await Task.Delay(20);
+            count = OpenDescriptors();
+        }
+
+        return count;
+    }
+
+    /// <summary>What each descriptor of this process points at, for failure messages.</summary>
+    public static string DescribeDescriptors() => string.Join('\n', Directory.GetFiles("/proc/self/fd").Select(fd =>
+    {
+        try
+        {
+            return Path.GetFileName(fd) + " -> " + new FileInfo(fd).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return Path.GetFileName(fd) + " -> ?";
+        }
+    }));
+
+    /// <summary>The pids whose parent is <paramref name="parent"/>, zombies included.</summary>
+    public static int[] ChildrenOf(int parent)
+    {
+        var children = new List<int>();
+        foreach (string dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            {
+                continue;
+            }
+
+            string? stat = ReadStat(pid);
+            if (stat is not null && ParentOf(stat) == parent)
+            {
+                children.Add(pid);
+            }
+        }
+
+        return children.ToArray();
+    }
+
+    /// <summary>True once <paramref name="pid"/> has exited (gone, or a zombie waiting for an unrelated reaper).</summary>
+    public static async Task<bool> IsGoneAsync(int pid, int timeoutMilliseconds = 5000)
+    {
+        for (int waited = 0; waited < timeoutMilliseconds; waited += 20)
+        {
+            string? stat = ReadStat(pid);
+            if (stat is null || StateOf(stat) is 'Z' or 'X')
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
+    }
+
+    private static string? ReadStat(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    // /proc/PID/stat: pid (comm) state ppid ...; comm may hold spaces and parentheses, so parse from the last ')'.
+    private static char StateOf(string stat) => stat[stat.LastIndexOf(')') + 2];
+
+    private static int ParentOf(string stat)
+        => int.Parse(stat[(stat.LastIndexOf(')') + 4)..].Split(' ')[0], CultureInfo.InvariantCulture);
+}
