@@ -1,0 +1,77 @@
+using AotFaas.Hosting;
+
+namespace AotFaas.Tests.Hosting;
+
+public class ServerOptionsTests
+{
+    private static ServerOptions Parse(string[] args, Dictionary<string, string>? environment = null)
+        => ServerOptions.Parse(args, name => environment?.GetValueOrDefault(name));
+
+    [Fact]
+    public void By_default_the_server_listens_on_loopback_port_3000()
+        => Assert.Equal("http://127.0.0.1:3000", Parse([]).Urls);
+
+    [Theory]
+    [InlineData(new[] { "--port", "8080" }, "http://127.0.0.1:8080")]
+    [InlineData(new[] { "-p", "8080" }, "http://127.0.0.1:8080")]
+    [InlineData(new[] { "--port=0" }, "http://127.0.0.1:0")]
+    [InlineData(new[] { "--host", "0.0.0.0" }, "http://0.0.0.0:3000")]
+    [InlineData(new[] { "-H", "::1", "-p", "9" }, "http://[::1]:9")]
+    [InlineData(new[] { "--host=localhost", "--port=1" }, "http://localhost:1")]
+    [InlineData(new[] { "--urls", "http://127.0.0.1:5000;http://[::1]:5000" }, "http://127.0.0.1:5000;http://[::1]:5000")]
+    [InlineData(new[] { "--urls=http://127.0.0.1:5000", "--port", "1" }, "http://127.0.0.1:5000")]
+    public void Command_line_options_choose_where_to_listen(string[] args, string expected)
+        => Assert.Equal(expected, Parse(args).Urls);
+
+    [Fact]
+    public void PORT_listens_on_all_interfaces()
+        => Assert.Equal("http://*:8080", Parse([], new() { ["PORT"] = "8080" }).Urls);
+
+    [Fact]
+    public void Command_line_options_win_over_PORT()
+    {
+        var environment = new Dictionary<string, string> { ["PORT"] = "8080", ["ASPNETCORE_URLS"] = "http://127.0.0.2:1" };
+
+        Assert.Equal("http://127.0.0.1:9", Parse(["--port", "9"], environment).Urls);
+        Assert.Equal("http://127.0.0.3:8080", Parse(["--host", "127.0.0.3"], environment).Urls);
+        Assert.Equal("http://127.0.0.4:1", Parse(["--urls", "http://127.0.0.4:1"], environment).Urls);
+        Assert.Equal("http://*:8080", Parse([], environment).Urls);
+    }
+
+    [Fact]
+    public void ASPNETCORE_URLS_is_honoured_when_nothing_else_is_given()
+        => Assert.Equal("http://127.0.0.2:1", Parse([], new() { ["ASPNETCORE_URLS"] = "http://127.0.0.2:1" }).Urls);
+
+    [Fact]
+    public void Help_and_list_are_recognised()
+    {
+        Assert.True(Parse(["--help"]).ShowHelp);
+        Assert.True(Parse(["-h"]).ShowHelp);
+        Assert.True(Parse(["--list"]).ListFunctions);
+        Assert.False(Parse([]).ShowHelp || Parse([]).ListFunctions);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "stray" }, "unexpected argument 'stray'")]
+    [InlineData(new[] { "--port" }, "option '--port' needs a value")]
+    [InlineData(new[] { "--port", "http" }, "'http' is not a port number")]
+    [InlineData(new[] { "--port", "65536" }, "'65536' is not a port number")]
+    [InlineData(new[] { "--port", "-1" }, "'-1' is not a port number")]
+    [InlineData(new[] { "--urls=" }, "option '--urls' needs a value")]
+    public void Bad_command_lines_are_usage_errors(string[] args, string message)
+        => Assert.Contains(message, Assert.Throws<UsageException>(() => Parse(args)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void A_bad_PORT_is_a_usage_error()
+        => Assert.Contains("PORT", Assert.Throws<UsageException>(() => Parse([], new() { ["PORT"] = "eighty" })).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void The_usage_names_every_option()
+    {
+        foreach (string option in new[] { "--urls", "--host", "--port", "--list", "--help", "PORT" })
+        {
+            Assert.Contains(option, ServerOptions.Usage, StringComparison.Ordinal);
+        }
+    }
+}
