@@ -13,8 +13,8 @@ using Microsoft.CodeAnalysis.Text;
 namespace AotFaas.Generators
 {
     /// <summary>
-    /// Compiles the function manifest (<c>functions.faas</c>) into <c>Proc</c> and the switch-based
-    /// <c>FunctionTable.GetProcByFuncName</c>. Pipeline: the manifest among the additional files, a pure
+    /// Compiles the function manifest (<c>functions.faas</c>) into the switch-based
+    /// <c>FunctionTable.GetProcByFuncName</c> over <c>Proc</c> values (the fixed <c>Proc</c> type is added up front). Pipeline: the manifest among the additional files, a pure
     /// parse into an equatable <see cref="ManifestModel"/>, then one source output. Editing C# files
     /// leaves every step cached; only a change to the manifest parses it again.
     /// </summary>
@@ -32,6 +32,8 @@ namespace AotFaas.Generators
 
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
+            context.RegisterPostInitializationOutput(static output => output.AddSource(ProcTableEmitter.ProcHintName, ProcTableEmitter.ProcSource));
+
             IncrementalValuesProvider<ManifestModel> manifests = context.AdditionalTextsProvider
                 .Combine(context.AnalyzerConfigOptionsProvider)
                 .Where(static pair => IsManifest(pair.Left, pair.Right.GetOptions(pair.Left)))

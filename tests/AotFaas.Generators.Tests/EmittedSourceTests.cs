@@ -27,14 +27,25 @@ public class EmittedSourceTests
         GeneratorDriverRunResult run = GeneratorHarness.Run(Manifest).Run;
 
         Assert.Empty(run.Diagnostics);
-        string actual = Assert.Single(run.GeneratedTrees).ToString();
-        string expectedPath = ExpectedFile("FunctionTable.g.cs");
-        if (Environment.GetEnvironmentVariable("AOTFAAS_UPDATE_EXPECTED") == "1")
-        {
-            File.WriteAllText(expectedPath, actual);
-        }
+        AssertMatchesExpectedFile("FunctionTable.g.cs", GeneratorHarness.Table(run)!);
+    }
 
-        Assert.Equal(File.ReadAllText(expectedPath), actual);
+    [Fact]
+    public void The_generated_Proc_type_matches_the_checked_in_file()
+    {
+        GeneratorDriverRunResult run = GeneratorHarness.Run(Manifest).Run;
+
+        AssertMatchesExpectedFile("Proc.g.cs", run.GeneratedTrees.Single(tree => tree.FilePath.EndsWith("Proc.g.cs", StringComparison.Ordinal)).ToString());
+    }
+
+    [Fact]
+    public void The_Proc_type_is_there_even_when_the_manifest_has_errors_so_only_manifest_errors_show()
+    {
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run("cat: 'cat\n");
+
+        Assert.Equal("FAAS005", Assert.Single(run.Diagnostics).Id);
+        Assert.NotNull(output.GetTypeByMetadataName("AotFaas.Functions.Proc"));
+        Assert.Null(output.GetTypeByMetadataName("AotFaas.Functions.FunctionTable"));
     }
 
     [Fact]
@@ -81,7 +92,19 @@ public class EmittedSourceTests
         GeneratorDriverRunResult run = GeneratorHarness.Run("cat: cat\nwc: 'wc\n").Run;
 
         Assert.NotEmpty(run.Diagnostics);
-        Assert.Empty(run.GeneratedTrees);
+        Assert.Null(GeneratorHarness.Table(run));
+    }
+
+    /// <summary>Compares with a file under Expected/; AOTFAAS_UPDATE_EXPECTED=1 rewrites the file instead.</summary>
+    private static void AssertMatchesExpectedFile(string name, string actual)
+    {
+        string path = ExpectedFile(name);
+        if (Environment.GetEnvironmentVariable("AOTFAAS_UPDATE_EXPECTED") == "1")
+        {
+            File.WriteAllText(path, actual);
+        }
+
+        Assert.Equal(File.ReadAllText(path), actual);
     }
 
     private static string ExpectedFile(string name, [CallerFilePath] string thisFile = "")

@@ -39,6 +39,10 @@ internal static class GeneratorHarness
         return (driver.GetRunResult(), output);
     }
 
+    /// <summary>The generated function table of a run, or null when none was generated.</summary>
+    public static string? Table(GeneratorDriverRunResult run)
+        => run.GeneratedTrees.SingleOrDefault(tree => tree.FilePath.EndsWith("FunctionTable.g.cs", StringComparison.Ordinal))?.ToString();
+
     /// <summary>The diagnostics of a run as <c>(line,col): ID</c>, the form MSBuild prints.</summary>
     public static string[] Positions(GeneratorDriverRunResult run) => run.Diagnostics
         .Select(Position)

@@ -5,51 +5,6 @@
 namespace AotFaas.Functions
 {
     /// <summary>
-    /// A function of the manifest: the program that runs for <c>POST /function/{name}</c>.
-    /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
-    public sealed class Proc
-    {
-        /// <summary>Creates a function; <see cref="FunctionTable"/> holds the manifest's ones.</summary>
-        /// <param name="funcName">The name in the URL.</param>
-        /// <param name="executable">The program: a bare name is looked up on PATH when it runs, a path is used as is.</param>
-        /// <param name="argv">The arguments after the program.</param>
-        /// <param name="contentType">The response's Content-Type on success, or null to echo the request's.</param>
-        /// <param name="commandLine">The command line as the manifest writes it; built from the words when null.</param>
-        public Proc(
-            string funcName,
-            string executable,
-            global::System.Collections.Immutable.ImmutableArray<string> argv,
-            string? contentType = null,
-            string? commandLine = null)
-        {
-            FuncName = funcName;
-            Executable = executable;
-            Argv = argv.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : argv;
-            ContentType = contentType;
-            CommandLine = commandLine ?? string.Join(" ", [executable, .. Argv]);
-        }
-
-        /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
-        public string FuncName { get; }
-
-        /// <summary>The program: a bare name is looked up on PATH when it runs, a path is used as is.</summary>
-        public string Executable { get; }
-
-        /// <summary>The arguments after the program, already split into words.</summary>
-        public global::System.Collections.Immutable.ImmutableArray<string> Argv { get; }
-
-        /// <summary>The <c>content-type</c> option: the response's Content-Type on success, or null.</summary>
-        public string? ContentType { get; }
-
-        /// <summary>The command line as the manifest writes it.</summary>
-        public string CommandLine { get; }
-
-        /// <inheritdoc/>
-        public override string ToString() => FuncName + ": " + CommandLine;
-    }
-
-    /// <summary>
     /// The functions compiled from functions.faas.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
