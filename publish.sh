@@ -79,7 +79,8 @@ dotnet publish "$repo/src/AotFaas/AotFaas.csproj" \
   --artifacts-path "$build" \
   -o "$out" \
   -p:FaasManifest="$manifest" \
-  -p:CppCompilerAndLinker="$cc" >"$log" 2>&1 || status=$?
+  -p:CppCompilerAndLinker="$cc" \
+  ${AOTFAAS_NO_BUILD_SERVERS:+--disable-build-servers} >"$log" 2>&1 || status=$?
 if grep -q 'error FAAS' "$log"; then
   # A broken manifest generates no FunctionTable; the compiler's complaints about that are only echoes.
   grep -v "error CS0103: The name 'FunctionTable' does not exist" "$log" >&2 || true

@@ -219,4 +219,39 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
         }
     }
 
+    [Fact]
+    public async Task A_body_over_the_servers_limit_is_413_with_a_reason()
+    {
+        // Kestrel's default request body limit (30,000,000 bytes) holds until per-function limits exist.
+        // A raw socket: the server answers before the body is sent, which HttpClient reports as a reset.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(Client.BaseAddress!.Host, Client.BaseAddress.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /function/cat HTTP/1.1\r\nHost: test\r\nContent-Length: 30000001\r\n\r\n"));
+
+        string response = await ReadUntilClosedAsync(socket);
+
+        Assert.StartsWith("HTTP/1.1 413 ", response, StringComparison.Ordinal);
+        Assert.Contains("too large", response, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task<string> ReadUntilClosedAsync(System.Net.Sockets.Socket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var received = new MemoryStream();
+        byte[] buffer = new byte[4096];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, timeout.Token)) > 0)
+        {
+            received.Write(buffer, 0, read);
+            string text = Encoding.ASCII.GetString(received.ToArray());
+            int headersEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            System.Text.RegularExpressions.Match length = System.Text.RegularExpressions.Regex.Match(text, "Content-Length: ([0-9]+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+            if (headersEnd >= 0 && length.Success && text.Length >= headersEnd + 4 + int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            {
+                break;
+            }
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray());
+    }
 }

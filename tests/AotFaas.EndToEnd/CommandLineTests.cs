@@ -1,0 +1,110 @@
+using System.Net;
+
+namespace AotFaas.EndToEnd;
+
+/// <summary>The binary's command line and environment, and publish.sh with a broken manifest.</summary>
+[Collection(nameof(PublishedBinary))]
+public sealed class CommandLineTests(PublishedBinary binary)
+{
+    [Fact]
+    public void Help_prints_usage_and_exits_0()
+    {
+        (int code, string output) = Repo.Run(binary.Path, ["--help"], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, code);
+        Assert.Contains("Usage: aotfaas [options]", output, StringComparison.Ordinal);
+        Assert.Contains("--urls", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void List_prints_the_compiled_functions_and_exits_0()
+    {
+        (int code, string output) = Repo.Run(binary.Path, ["--list"], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, code);
+        Assert.Contains("cat: cat\n", output, StringComparison.Ordinal);
+        Assert.Contains("upper: tr a-z A-Z\n  content-type: text/plain; charset=utf-8\n", output, StringComparison.Ordinal);
+        Assert.Contains("argv: printf '%s|' \"two words\" '$HOME' \\*\n", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_option_exits_2_with_a_message()
+    {
+        (int code, string output) = Repo.Run(binary.Path, ["--bogus"], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, code);
+        Assert.Contains("unknown option '--bogus'", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_port_option_listens_on_loopback()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+        using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("via --port"));
+
+        Assert.Equal("via --port", await response.Content.ReadAsStringAsync());
+        Assert.Contains($"Now listening on: http://127.0.0.1:{port}", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_PORT_variable_is_honoured()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, [], new Dictionary<string, string> { ["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+
+        using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("via PORT"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("via PORT", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_port_in_use_is_a_clear_error_with_exit_code_1()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer first = await RunningServer.StartAsync(binary.Path, port, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+        (int code, string output) = Repo.Run(binary.Path, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, code);
+        Assert.Contains("address already in use", output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void A_broken_manifest_fails_publish_with_line_and_column()
+    {
+        string manifest = Path.Combine(Path.GetTempPath(), $"aotfaas-broken-{Guid.NewGuid():N}.faas");
+        File.WriteAllText(manifest, "cat: cat\n  content-typ: text/plain\nok: true\nbad: \"unterminated\n");
+        try
+        {
+            (int code, string output) = Repo.Publish(manifest, "-o", Path.Combine(Repo.Root, "artifacts", "e2e", "broken"));
+
+            Assert.Equal(1, code);
+            Assert.Contains($"{manifest}(2,3): error FAAS006: Unknown option 'content-typ'", output, StringComparison.Ordinal);
+            Assert.Contains($"{manifest}(4,6): error FAAS005: Unterminated double quote", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("error CS", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(manifest);
+        }
+    }
+
+    [Fact]
+    public void A_missing_manifest_fails_publish_with_a_clear_message()
+    {
+        (int code, string output) = Repo.Publish("/nonexistent/functions.faas");
+
+        Assert.Equal(1, code);
+        Assert.Contains("manifest '/nonexistent/functions.faas' not found", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Publishing_reports_the_binary_path_and_size()
+    {
+        Assert.Contains($"publish.sh: {binary.Path} (", binary.PublishLog, StringComparison.Ordinal);
+        Assert.True(new FileInfo(binary.Path).Length > 0);
+    }
+}
