@@ -1,0 +1,80 @@
+/* Cold start: time from exec of the server to the first correct 200 from POST /function/cat,
+ * polled with a raw socket about every millisecond (a curl loop costs ~6 ms a try here).
+ * Usage: coldstart RUNS PORT BINARY [ARGS...]; prints each run's milliseconds, one per line. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* One try: 1 when the server answered 200 with the body echoed. */
+static int try_request(int port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  int ok = 0;
+  if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+    const char *req = "POST /function/cat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nprobe";
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (write(s, req, strlen(req)) == (ssize_t)strlen(req)) {
+      char buf[4096];
+      size_t got = 0;
+      ssize_t n;
+      while (got < sizeof buf - 1 && (n = read(s, buf + got, sizeof buf - 1 - got)) > 0) got += n;
+      buf[got] = 0;
+      ok = strncmp(buf, "HTTP/1.1 200", 12) == 0 && got >= 5 && strcmp(buf + got - 5, "probe") == 0;
+    }
+  }
+  close(s);
+  return ok;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) { fprintf(stderr, "usage: coldstart RUNS PORT BINARY [ARGS...]\n"); return 2; }
+  int runs = atoi(argv[1]);
+  int port = atoi(argv[2]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  for (int r = 0; r < runs; r++) {
+    pid_t pid;
+    double start = now_ms();
+    int rc = posix_spawn(&pid, argv[3], &fa, NULL, argv + 3, environ);
+    if (rc) { fprintf(stderr, "spawn %s: %s\n", argv[3], strerror(rc)); return 1; }
+    double elapsed = -1;
+    while (now_ms() - start < 10000) {
+      if (try_request(port)) { elapsed = now_ms() - start; break; }
+      int status;
+      if (waitpid(pid, &status, WNOHANG) == pid) { fprintf(stderr, "server exited early\n"); return 1; }
+      struct timespec pause = {0, 1000000};
+      nanosleep(&pause, NULL);
+    }
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    if (elapsed < 0) { fprintf(stderr, "no 200 within 10 s\n"); return 1; }
+    printf("%.2f\n", elapsed);
+    fflush(stdout);
+  }
+  return 0;
+}
