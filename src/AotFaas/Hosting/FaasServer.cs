@@ -1,28 +1,68 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Http;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Options;
 
 namespace AotFaas.Hosting;
 
-/// <summary>Wires the web host: Kestrel on the chosen URLs and the function endpoint.</summary>
-public static class FaasServer
+/// <summary>
+/// Kestrel serving the functions, built by hand rather than through the generic host: the host's
+/// dependency injection, configuration and lifetime services cost about 10 ms of start-up on a
+/// 2-core machine (measured: slim builder 31 ms, empty builder 16 ms, Kestrel alone 6 ms to the
+/// first response), and this server needs none of them.
+/// </summary>
+public sealed class FaasServer : IAsyncDisposable
 {
-    /// <summary>Builds the server for <paramref name="functions"/>; start it with <c>RunAsync</c> or <c>StartAsync</c>.</summary>
-    public static WebApplication Build(ServerOptions options, Func<string, Proc?> functions, ProcessEnvironment? environment = null)
+    private readonly KestrelServer _kestrel;
+    private readonly FaasApplication _application;
+
+    public FaasServer(ServerOptions options, Func<string, Proc?> functions, ILoggerFactory loggerFactory, ProcessEnvironment? environment = null)
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.WebHost.UseUrls(options.Urls);
-        builder.WebHost.ConfigureKestrel(static kestrel => kestrel.AddServerHeader = false);
+        var kestrelOptions = new KestrelServerOptions
+        {
+            AddServerHeader = false,
+            ApplicationServices = NoServices.Instance,
+        };
+        _kestrel = new KestrelServer(
+            Options.Create(kestrelOptions),
+            new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory),
+            loggerFactory);
 
-        // One line per invocation comes from FunctionEndpoint; the framework's per-request lines would double it.
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Kestrel parses and binds these itself: http://host:port, http://*:port, http://localhost:port, [::1].
+        ICollection<string> addresses = _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses;
+        foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            addresses.Add(url);
+        }
 
-        WebApplication app = builder.Build();
-        var endpoint = new FunctionEndpoint(
-            functions,
-            new FunctionRunner(environment ?? ProcessEnvironment.FromCurrentProcess()),
-            app.Services.GetRequiredService<ILogger<FunctionEndpoint>>());
-        app.MapPost(FunctionEndpoint.Route, endpoint.HandleAsync);
-        return app;
+        var runner = new FunctionRunner(environment ?? ProcessEnvironment.FromCurrentProcess());
+        _application = new FaasApplication(new FunctionEndpoint(functions, runner, loggerFactory.CreateLogger<FunctionEndpoint>()));
+    }
+
+    /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>
+    public IReadOnlyList<string> Urls => [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
+
+    /// <summary>Binds and starts accepting.</summary>
+    /// <exception cref="IOException">An address could not be bound (e.g. the port is taken).</exception>
+    public Task StartAsync(CancellationToken cancellationToken = default) => _kestrel.StartAsync(_application, cancellationToken);
+
+    /// <summary>Stops accepting and lets requests in flight finish until <paramref name="cancellationToken"/> fires.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _kestrel.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _kestrel.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _kestrel.Dispose();
+    }
+
+    /// <summary>Kestrel asks its options for services only for features this server does not use.</summary>
+    private sealed class NoServices : IServiceProvider
+    {
+        public static readonly NoServices Instance = new();
+
+        public object? GetService(Type serviceType) => null;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AotFaas.Execution;
 using AotFaas.Functions;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace AotFaas.Http;
 
@@ -11,18 +12,15 @@ namespace AotFaas.Http;
 /// </summary>
 public sealed class FunctionEndpoint(Func<string, Proc?> functions, FunctionRunner runner, ILogger<FunctionEndpoint> logger)
 {
-    /// <summary>The route this endpoint answers.</summary>
-    public const string Route = "/function/{name}";
-
     /// <summary>Content-Type of stdout when neither the function nor the request names one.</summary>
     public const string DefaultContentType = "application/octet-stream";
 
     /// <summary>Content-Type of stderr and of the server's own error messages.</summary>
     public const string TextContentType = "text/plain; charset=utf-8";
 
-    public async Task HandleAsync(HttpContext context)
+    /// <summary>Runs the function <paramref name="name"/> for this request.</summary>
+    public async Task HandleAsync(HttpContext context, string name)
     {
-        string name = (string)context.Request.RouteValues["name"]!;
         Proc? proc = functions(name);
         if (proc is null)
         {
@@ -44,8 +42,12 @@ public sealed class FunctionEndpoint(Func<string, Proc?> functions, FunctionRunn
         }
         catch (BadHttpRequestException e)
         {
-            Log.BadRequest(logger, proc.FuncName, e.StatusCode, e.Message);
-            await WriteTextAsync(context, e.StatusCode, e.Message);
+            // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
+            string reason = e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? $"request body too large: the limit is {context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes"
+                : "the request body could not be read: " + e.Message;
+            Log.BadRequest(logger, proc.FuncName, e.StatusCode, reason);
+            await WriteTextAsync(context, e.StatusCode, reason);
             return;
         }
         catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
@@ -93,7 +95,8 @@ public sealed class FunctionEndpoint(Func<string, Proc?> functions, FunctionRunn
 
         context.Response.StatusCode = status;
         context.Response.ContentType = TextContentType;
-        string line = message.ReplaceLineEndings(" ") + "\n";
-        return context.Response.WriteAsync(line, context.RequestAborted);
+        byte[] line = System.Text.Encoding.UTF8.GetBytes(message.ReplaceLineEndings(" ") + "\n");
+        context.Response.ContentLength = line.Length;
+        return context.Response.Body.WriteAsync(line, context.RequestAborted).AsTask();
     }
 }

@@ -80,12 +80,31 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
 
-    [Fact]
-    public async Task Other_methods_are_not_allowed()
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("PUT")]
+    [InlineData("DELETE")]
+    public async Task Other_methods_are_405_with_Allow_POST(string method)
     {
-        using HttpResponseMessage response = await Client.GetAsync("/function/cat");
+        using HttpResponseMessage response = await Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "/function/cat"));
 
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(["POST"], response.Content.Headers.Allow);
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/function")]
+    [InlineData("/function/")]
+    [InlineData("/function/cat/extra")]
+    [InlineData("/functions/cat")]
+    [InlineData("/function/..%2Fcat")]
+    public async Task Paths_other_than_a_function_name_are_404_with_an_empty_body(string path)
+    {
+        using HttpResponseMessage response = await Client.PostAsync(path, Body("x"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
 
     [Theory]
@@ -231,7 +250,7 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
         string response = await ReadUntilClosedAsync(socket);
 
         Assert.StartsWith("HTTP/1.1 413 ", response, StringComparison.Ordinal);
-        Assert.Contains("too large", response, StringComparison.OrdinalIgnoreCase);
+        Assert.True(response.EndsWith("request body too large: the limit is 30000000 bytes\n", StringComparison.Ordinal), response);
     }
 
     private static async Task<string> ReadUntilClosedAsync(System.Net.Sockets.Socket socket)

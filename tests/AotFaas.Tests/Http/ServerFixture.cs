@@ -1,6 +1,6 @@
 using AotFaas.Functions;
 using AotFaas.Hosting;
-using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Http;
 
@@ -11,7 +11,7 @@ namespace AotFaas.Tests.Http;
 public sealed class ServerFixture : IAsyncLifetime
 {
     private readonly string _notExecutable = Path.Combine(Path.GetTempPath(), "aotfaas-noexec-" + Guid.NewGuid().ToString("N"));
-    private WebApplication? _app;
+    private FaasServer? _server;
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -39,18 +39,17 @@ public sealed class ServerFixture : IAsyncLifetime
     {
         await File.WriteAllTextAsync(_notExecutable, "#!/bin/sh\necho hi\n");
         IReadOnlyDictionary<string, Proc> functions = Functions(_notExecutable);
-        _app = FaasServer.Build(new ServerOptions("http://127.0.0.1:0"), name => functions.GetValueOrDefault(name));
-        await _app.StartAsync();
-        Client = new HttpClient { BaseAddress = new Uri(_app.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+        _server = new FaasServer(new ServerOptions("http://127.0.0.1:0"), name => functions.GetValueOrDefault(name), NullLoggerFactory.Instance);
+        await _server.StartAsync();
+        Client = new HttpClient { BaseAddress = new Uri(_server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public async Task DisposeAsync()
     {
         Client.Dispose();
-        if (_app is not null)
+        if (_server is not null)
         {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
+            await _server.DisposeAsync();
         }
 
         File.Delete(_notExecutable);

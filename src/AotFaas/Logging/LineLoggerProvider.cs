@@ -1,0 +1,113 @@
+using System.Text;
+using System.Threading.Channels;
+
+namespace AotFaas.Logging;
+
+/// <summary>
+/// A console logger with no set-up cost: one line per entry, <c>info: Category[id] message</c>,
+/// written to a stream by a background task so a slow reader of the server's output never holds
+/// up a request. When more than <see cref="Capacity"/> lines wait, new ones are dropped and counted.
+/// </summary>
+public sealed class LineLoggerProvider : ILoggerProvider
+{
+    /// <summary>Lines that may wait for the writer before new ones are dropped.</summary>
+    public const int Capacity = 8192;
+
+    private readonly Channel<string> _lines = Channel.CreateBounded<string>(
+        new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    private readonly Task _writer;
+    private long _dropped;
+
+    /// <summary>Writes to <paramref name="output"/> every entry at <paramref name="minimumLevel"/> or above;
+    /// categories starting with <c>Microsoft.</c> from <see cref="LogLevel.Warning"/> only.</summary>
+    public LineLoggerProvider(Stream output, LogLevel minimumLevel = LogLevel.Information)
+    {
+        MinimumLevel = minimumLevel;
+        _writer = Task.Run(() => WriteAsync(output));
+    }
+
+    public LogLevel MinimumLevel { get; }
+
+    /// <summary>How many lines were dropped because the writer fell behind.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public ILogger CreateLogger(string categoryName) => new LineLogger(this, categoryName);
+
+    /// <summary>Writes what is queued and stops the writer.</summary>
+    public void Dispose()
+    {
+        _lines.Writer.TryComplete();
+        _writer.Wait(TimeSpan.FromSeconds(2));
+    }
+
+    private void Enqueue(string line)
+    {
+        if (!_lines.Writer.TryWrite(line))
+        {
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    private async Task WriteAsync(Stream output)
+    {
+        await using var writer = new StreamWriter(output, new UTF8Encoding(false), bufferSize: 16 * 1024) { AutoFlush = false };
+        ChannelReader<string> reader = _lines.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                while (reader.TryRead(out string? line))
+                {
+                    await writer.WriteAsync(line).ConfigureAwait(false);
+                }
+
+                await writer.FlushAsync().ConfigureAwait(false);
+            }
+        }
+        catch (IOException)
+        {
+            // Nobody reads our output any more; keep serving.
+        }
+    }
+
+    private sealed class LineLogger(LineLoggerProvider provider, string category) : ILogger
+    {
+        private readonly LogLevel _minimum = category.StartsWith("Microsoft.", StringComparison.Ordinal)
+            ? (LogLevel)Math.Max((int)provider.MinimumLevel, (int)LogLevel.Warning)
+            : provider.MinimumLevel;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= _minimum && logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
+
+            var line = new StringBuilder(128)
+                .Append(Level(logLevel)).Append(": ").Append(category).Append('[').Append(eventId.Id).Append("] ")
+                .Append(formatter(state, exception).ReplaceLineEndings(" "));
+            if (exception is not null)
+            {
+                line.Append(" | ").Append(exception.GetType().Name).Append(": ").Append(exception.Message.ReplaceLineEndings(" "));
+            }
+
+            provider.Enqueue(line.Append('\n').ToString());
+        }
+
+        private static string Level(LogLevel level) => level switch
+        {
+            LogLevel.Trace => "trce",
+            LogLevel.Debug => "dbug",
+            LogLevel.Information => "info",
+            LogLevel.Warning => "warn",
+            LogLevel.Error => "fail",
+            _ => "crit",
+        };
+    }
+}
