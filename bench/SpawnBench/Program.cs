@@ -12,14 +12,12 @@ ProcessEnvironment environment = ProcessEnvironment.FromCurrentProcess();
 
 async Task<long> ChildProcessRun()
 {
-    using ChildProcess child = ChildProcess.Start("cat", [], environment);
     using var stdout = new OutputBuffer();
     using var stderr = new OutputBuffer();
-    Task reading = Task.WhenAll(stdout.FillAsync(child.StandardOutput, CancellationToken.None), stderr.FillAsync(child.StandardError, CancellationToken.None));
-    await child.StandardInput.WriteAsync(body);
-    await child.StandardInput.DisposeAsync();
-    await reading;
-    await child.Exited;
+    using ChildProcess child = ChildProcess.Start("cat", [], environment, stdout, stderr);
+    await child.WriteInputAsync(body, CancellationToken.None);
+    child.CloseInput();
+    await child.Completion;
     return stdout.Length;
 }
 

@@ -55,6 +55,27 @@ internal static class ProcessTable
         return children.ToArray();
     }
 
+    /// <summary>The children of this process with their state and command line, for failure messages.</summary>
+    public static string DescribeChildren() => string.Join('\n', ChildrenOf(Environment.ProcessId).Select(pid =>
+        $"{pid} {ReadStat(pid)} {(File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ') : "?")}"));
+
+    /// <summary>Waits until <paramref name="parent"/> has a child and returns its pid.</summary>
+    public static async Task<int> FirstChildOfAsync(int parent, int timeoutMilliseconds = 5000)
+    {
+        for (int waited = 0; waited < timeoutMilliseconds; waited += 10)
+        {
+            int[] children = ChildrenOf(parent);
+            if (children.Length > 0)
+            {
+                return children[0];
+            }
+
+            await Task.Delay(10);
+        }
+
+        throw new TimeoutException($"process {parent} started no child within {timeoutMilliseconds} ms");
+    }
+
     /// <summary>True once <paramref name="pid"/> has exited (gone, or a zombie waiting for an unrelated reaper).</summary>
     public static async Task<bool> IsGoneAsync(int pid, int timeoutMilliseconds = 5000)
     {

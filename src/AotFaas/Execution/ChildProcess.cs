@@ -1,8 +1,6 @@
-using System.IO.Pipes;
 using System.Runtime.InteropServices;
 using System.Text;
 using AotFaas.Execution.Native;
-using Microsoft.Win32.SafeHandles;
 
 namespace AotFaas.Execution;
 
@@ -11,44 +9,41 @@ namespace AotFaas.Execution;
 /// (<c>POSIX_SPAWN_SETSID</c>), so that everything it starts can be signalled together.
 /// Its stdin, stdout and stderr are pipes; only those three descriptors reach it, with default
 /// signal dispositions and an empty signal mask. No shell is involved: the arguments reach the
-/// program exactly as given.
+/// program exactly as given. The <see cref="IoLoop"/> collects its stdout and stderr into the
+/// buffers given to <see cref="Start"/> and reaps it through a pidfd.
 /// </summary>
-public sealed unsafe class ChildProcess : IDisposable
+public sealed class ChildProcess : IDisposable
 {
-    private ChildProcess(int pid, int stdin, int stdout, int stderr)
+    private readonly RunWatch _watch;
+    private int _stdin;
+    private bool _stdinWatched;
+
+    private ChildProcess(int pid, int stdin, RunWatch watch)
     {
         Id = pid;
-        StandardInput = OpenPipe(stdin, PipeDirection.Out);
-        StandardOutput = OpenPipe(stdout, PipeDirection.In);
-        StandardError = OpenPipe(stderr, PipeDirection.In);
-        Exited = ProcessReaper.Instance.WaitForExitAsync(pid);
+        _stdin = stdin;
+        _watch = watch;
     }
 
     /// <summary>The process id, which is also its process group and session id.</summary>
     public int Id { get; }
 
-    /// <summary>Writes to the program's stdin; dispose it to send end-of-file.</summary>
-    public Stream StandardInput { get; }
-
-    /// <summary>Reads the program's stdout.</summary>
-    public Stream StandardOutput { get; }
-
-    /// <summary>Reads the program's stderr.</summary>
-    public Stream StandardError { get; }
-
-    /// <summary>Completes once the program has exited and been reaped.</summary>
-    public Task<ExitStatus> Exited { get; }
+    /// <summary>Completes once the program has exited, been reaped, and closed (or lost) its stdout and stderr.</summary>
+    public Task<ExitStatus> Completion => _watch.Completion.Task;
 
     /// <summary>
     /// Starts <paramref name="executable"/> (looked up on the server's PATH when it holds no '/')
-    /// with <paramref name="arguments"/> and the environment <paramref name="environment"/>.
+    /// with <paramref name="arguments"/> and <paramref name="environment"/>; its stdout and stderr
+    /// are appended to <paramref name="stdout"/> and <paramref name="stderr"/> until they close.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
-    public static ChildProcess Start(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment)
+    public static unsafe ChildProcess Start(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, OutputBuffer stdout, OutputBuffer stderr)
     {
         int* fds = stackalloc int[6] { -1, -1, -1, -1, -1, -1 };
         try
         {
+            // fds: [0] stdin read (child), [1] stdin write (us), [2] stdout read (us), [3] stdout write (child),
+            // [4] stderr read (us), [5] stderr write (child). Our ends do not block; the child's must.
             for (int i = 0; i < 3; i++)
             {
                 if (LibC.pipe2(fds + (2 * i), LibC.O_CLOEXEC) != 0)
@@ -57,25 +52,20 @@ public sealed unsafe class ChildProcess : IDisposable
                 }
             }
 
-            // fds: [0] stdin read (child), [1] stdin write (us), [2] stdout read (us), [3] stdout write (child),
-            // [4] stderr read (us), [5] stderr write (child).
+            SetNonBlocking(fds[1]);
+            SetNonBlocking(fds[2]);
+            SetNonBlocking(fds[4]);
+
             int pid = Spawn(executable, arguments, environment, fds[0], fds[3], fds[5]);
             CloseAndClear(fds, 0);
             CloseAndClear(fds, 3);
             CloseAndClear(fds, 5);
-            (int stdin, int stdout, int stderr) = (fds[1], fds[2], fds[4]);
+
+            var watch = new RunWatch(pid, fds[2], fds[4], stdout, stderr);
+            var child = new ChildProcess(pid, fds[1], watch);
             fds[1] = fds[2] = fds[4] = -1;
-            try
-            {
-                return new ChildProcess(pid, stdin, stdout, stderr);
-            }
-            catch
-            {
-                // Never leave a process behind that nobody will wait for.
-                LibC.kill(-pid, LibC.SIGKILL);
-                _ = ProcessReaper.Instance.WaitForExitAsync(pid);
-                throw;
-            }
+            watch.Begin();
+            return child;
         }
         finally
         {
@@ -87,20 +77,109 @@ public sealed unsafe class ChildProcess : IDisposable
     }
 
     /// <summary>
+    /// Writes <paramref name="data"/> to the program's stdin, waiting for room in the pipe as needed.
+    /// Returns false when the program no longer reads its stdin (it closed it or exited), which is normal.
+    /// </summary>
+    public async ValueTask<bool> WriteInputAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (!data.IsEmpty)
+        {
+            nint written = WriteSome(data.Span);
+            if (written < 0)
+            {
+                return false;
+            }
+
+            if (written > 0)
+            {
+                data = data[(int)written..];
+                continue;
+            }
+
+            await WaitWritableAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Closes the program's stdin: end of input. Harmless when already closed.</summary>
+    public void CloseInput()
+    {
+        int fd = Interlocked.Exchange(ref _stdin, -1);
+        if (fd >= 0)
+        {
+            if (_stdinWatched)
+            {
+                IoLoop.Instance.Remove(fd);
+            }
+
+            LibC.close(fd);
+        }
+    }
+
+    /// <summary>
     /// Sends <paramref name="signal"/> to the program's whole process group, reaching what it started too.
     /// Harmless once the group is gone.
     /// </summary>
     public void SignalGroup(int signal) => LibC.kill(-Id, signal);
 
-    /// <summary>Closes the pipes. The process itself is not touched: end it first with <see cref="SignalGroup"/>.</summary>
-    public void Dispose()
+    /// <summary>Closes stdin. The process is not touched: end it first with <see cref="SignalGroup"/>.</summary>
+    public void Dispose() => CloseInput();
+
+    /// <summary>One write(2): bytes written, 0 when the pipe is full, -1 when nobody reads it any more.</summary>
+    private unsafe nint WriteSome(ReadOnlySpan<byte> data)
     {
-        StandardInput.Dispose();
-        StandardOutput.Dispose();
-        StandardError.Dispose();
+        int fd = _stdin;
+        if (fd < 0)
+        {
+            return -1;
+        }
+
+        fixed (byte* bytes = data)
+        {
+            while (true)
+            {
+                nint written = LibC.write(fd, bytes, data.Length);
+                if (written >= 0)
+                {
+                    return written;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LibC.EAGAIN)
+                {
+                    return 0;
+                }
+
+                if (errno != LibC.EINTR)
+                {
+                    return -1;
+                }
+            }
+        }
     }
 
-    private static int Spawn(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, int stdin, int stdout, int stderr)
+    private async Task WaitWritableAsync(CancellationToken cancellationToken)
+    {
+        var writable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _watch.Writable = writable;
+        int fd = _stdin;
+        const uint events = LibC.EPOLLOUT | LibC.EPOLLONESHOT;
+        bool armed = _stdinWatched ? IoLoop.Instance.Modify(fd, events) : (_stdinWatched = IoLoop.Instance.Add(fd, events, _watch));
+        if (!armed)
+        {
+            // Not watchable: poll gently rather than spin.
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetCanceled(), writable))
+        {
+            await writable.Task.ConfigureAwait(false);
+        }
+    }
+
+    private static unsafe int Spawn(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, int stdin, int stdout, int stderr)
     {
         byte* attr = stackalloc byte[LibC.SpawnAttrSize];
         byte* actions = stackalloc byte[LibC.FileActionsSize];
@@ -151,6 +230,12 @@ public sealed unsafe class ChildProcess : IDisposable
         }
     }
 
+    private static void SetNonBlocking(int fd)
+    {
+        int flags = LibC.fcntl(fd, LibC.F_GETFL, 0);
+        LibC.fcntl(fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK);
+    }
+
     private static void Check(int error, string executable)
     {
         if (error != 0)
@@ -159,7 +244,7 @@ public sealed unsafe class ChildProcess : IDisposable
         }
     }
 
-    private static void CloseAndClear(int* fds, int index)
+    private static unsafe void CloseAndClear(int* fds, int index)
     {
         if (fds[index] >= 0)
         {
@@ -168,14 +253,11 @@ public sealed unsafe class ChildProcess : IDisposable
         }
     }
 
-    private static PipeStream OpenPipe(int fd, PipeDirection direction)
-        => new AnonymousPipeClientStream(direction, new SafePipeHandle(fd, ownsHandle: true));
-
     /// <summary>
     /// Closes every descriptor above 2 in the child where the C library can (glibc 2.34+). Our own
     /// descriptors are close-on-exec already; this also stops ones opened without that flag by native code.
     /// </summary>
-    private static class CloseFrom
+    private static unsafe class CloseFrom
     {
         private static bool s_unavailable;
 
@@ -193,6 +275,162 @@ public sealed unsafe class ChildProcess : IDisposable
             catch (EntryPointNotFoundException)
             {
                 s_unavailable = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The I/O loop's view of one run: drains stdout and stderr into their buffers, reaps the process
+    /// when its pidfd turns readable, wakes a writer waiting for room in stdin, and completes
+    /// <see cref="Completion"/> when all three of exit, stdout EOF and stderr EOF have happened.
+    /// A descriptor field is set to -1 the moment it is closed: its number may come straight back
+    /// from the kernel for another descriptor (even this run's pidfd), and must not be mistaken for it.
+    /// </summary>
+    private sealed unsafe class RunWatch(int pid, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer) : IoWatch
+    {
+        /// <summary>Reads a descriptor at most this many times an event, so one busy pipe cannot starve the others.</summary>
+        private const int MaxReadsPerEvent = 16;
+
+        private const int WNOHANG = 1;
+
+        private int _stdout = stdout;
+        private int _stderr = stderr;
+        private int _pidfd = -1;
+        private int _pending = 3;
+        private ExitStatus _status;
+
+        public TaskCompletionSource<ExitStatus> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource? Writable { get; set; }
+
+        public void Begin()
+        {
+            IoLoop loop = IoLoop.Instance;
+            (int stdoutFd, int stderrFd) = (_stdout, _stderr);
+            int pidfd = (int)LibC.syscall(LibC.SYS_pidfd_open, pid, 0);
+            if (pidfd >= 0)
+            {
+                _pidfd = pidfd;
+                if (!loop.Add(pidfd, LibC.EPOLLIN, this))
+                {
+                    _pidfd = -1;
+                    LibC.close(pidfd);
+                    pidfd = -1;
+                }
+            }
+
+            if (pidfd < 0)
+            {
+                // No pidfds (Linux < 5.3): a thread of its own waits for this child.
+                new Thread(static state => ((RunWatch)state!).WaitAndDone()) { IsBackground = true, Name = "aotfaas waitpid" }.UnsafeStart(this);
+            }
+
+            if (!loop.Add(stdoutFd, LibC.EPOLLIN, this))
+            {
+                _stdout = -1;
+                LibC.close(stdoutFd);
+                Done();
+            }
+
+            if (!loop.Add(stderrFd, LibC.EPOLLIN, this))
+            {
+                _stderr = -1;
+                LibC.close(stderrFd);
+                Done();
+            }
+        }
+
+        public override void OnReady(int fd, uint events)
+        {
+            if (fd == _stdout)
+            {
+                if (Drain(fd, stdoutBuffer))
+                {
+                    _stdout = -1;
+                    Close(fd);
+                }
+            }
+            else if (fd == _stderr)
+            {
+                if (Drain(fd, stderrBuffer))
+                {
+                    _stderr = -1;
+                    Close(fd);
+                }
+            }
+            else if (fd == _pidfd)
+            {
+                // Never block the loop: a readable pidfd means the process has ended, but make sure.
+                if (TryReap(WNOHANG))
+                {
+                    _pidfd = -1;
+                    IoLoop.Instance.Remove(fd);
+                    LibC.close(fd);
+                    Done();
+                }
+            }
+            else
+            {
+                Writable?.TrySetResult();
+            }
+        }
+
+        /// <summary>Reads what is there; true at end of file (or an error that ends the pipe all the same).</summary>
+        private static bool Drain(int fd, OutputBuffer buffer)
+        {
+            for (int i = 0; i < MaxReadsPerEvent; i++)
+            {
+                nint read = buffer.ReadFrom(fd);
+                if (read > 0)
+                {
+                    continue;
+                }
+
+                return read == 0 || Marshal.GetLastPInvokeError() != LibC.EAGAIN;
+            }
+
+            return false;
+        }
+
+        private void Close(int fd)
+        {
+            IoLoop.Instance.Remove(fd);
+            LibC.close(fd);
+            Done();
+        }
+
+        private void WaitAndDone()
+        {
+            TryReap(0);
+            Done();
+        }
+
+        /// <summary>Collects the exit status; false only when <c>WNOHANG</c> finds the process still running.</summary>
+        private bool TryReap(int options)
+        {
+            int status;
+            int result;
+            do
+            {
+                result = LibC.waitpid(pid, &status, options);
+            }
+            while (result < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+            if (result == 0)
+            {
+                return false;
+            }
+
+            // ECHILD: something else reaped it (e.g. the runtime, when the server was started with SIGCHLD ignored).
+            _status = result < 0 ? ExitStatus.Lost : ExitStatus.FromWaitStatus(status);
+            return true;
+        }
+
+        private void Done()
+        {
+            if (Interlocked.Decrement(ref _pending) == 0)
+            {
+                Completion.TrySetResult(_status);
             }
         }
     }

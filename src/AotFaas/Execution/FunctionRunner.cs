@@ -6,60 +6,91 @@ using AotFaas.Functions;
 namespace AotFaas.Execution;
 
 /// <summary>
-/// Runs a function's program once: the input is pumped into its stdin while stdout and stderr are
-/// read at the same time, so no pipe can fill up and stall the others. A program that stops reading
-/// its input early is normal; a failure of the input itself (the client went away, a bad request body)
-/// kills the program's whole process group and is rethrown once it has been reaped.
+/// Runs a function's program once: the input is pumped into its stdin while the I/O loop reads
+/// stdout and stderr at the same time, so no pipe can fill up and stall the others. A program that
+/// stops reading its input early is normal; a failure of the input itself (the client went away, a
+/// bad request body) kills the program's whole process group and is rethrown once it has been reaped.
 /// </summary>
 public sealed class FunctionRunner(ProcessEnvironment environment)
 {
+    /// <summary>
+    /// How long, after the program has ended, the rest of a request body that it did not read may take to
+    /// arrive. It is read and dropped so that the client, still sending, gets the response on an intact
+    /// connection instead of a reset; past this the response is sent anyway.
+    /// </summary>
+    public static readonly TimeSpan InputDrainTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>Runs <paramref name="proc"/> with <paramref name="input"/> as its stdin.</summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
     public async Task<RunResult> RunAsync(Proc proc, PipeReader input, CancellationToken cancellationToken)
     {
-        using ChildProcess child = ChildProcess.Start(proc.Executable, proc.Argv, environment);
         var stdout = new OutputBuffer();
         var stderr = new OutputBuffer();
-        using var stopInput = new CancellationTokenSource();
-        var pump = new InputPump(child);
+        ChildProcess child;
         try
         {
-            Task pumping = pump.RunAsync(input, stopInput.Token);
-            Task<ExitStatus> exited;
-            using (cancellationToken.Register(static state => ((ChildProcess)state!).SignalGroup(LibC.SIGKILL), child))
-            {
-                await Task.WhenAll(
-                    stdout.FillAsync(child.StandardOutput, CancellationToken.None),
-                    stderr.FillAsync(child.StandardError, CancellationToken.None)).ConfigureAwait(false);
-                exited = child.Exited;
-                await exited.ConfigureAwait(false);
-            }
-
-            // The program is gone: whatever input is still on its way has nowhere to go.
-            await stopInput.CancelAsync().ConfigureAwait(false);
-            await pumping.ConfigureAwait(false);
-            pump.ThrowIfInputFailed();
-            cancellationToken.ThrowIfCancellationRequested();
-            return new RunResult(exited.Result, stdout, stderr);
+            child = ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr);
         }
         catch
         {
-            child.SignalGroup(LibC.SIGKILL);
-            await child.Exited.ConfigureAwait(false);
             stdout.Dispose();
             stderr.Dispose();
             throw;
         }
+
+        using (child)
+        {
+            using var stopInput = new CancellationTokenSource();
+            var pump = new InputPump(child);
+            Task pumping = pump.RunAsync(input, stopInput.Token);
+            try
+            {
+                ExitStatus status;
+                using (cancellationToken.UnsafeRegister(static state => ((ChildProcess)state!).SignalGroup(LibC.SIGKILL), child))
+                {
+                    status = await child.Completion.ConfigureAwait(false);
+                }
+
+                // The program is gone: the rest of the input is drained for a while, then given up on.
+                if (!pumping.IsCompleted)
+                {
+                    await Task.WhenAny(pumping, Task.Delay(InputDrainTimeout, CancellationToken.None)).ConfigureAwait(false);
+                }
+
+                await StopAsync(stopInput, pumping).ConfigureAwait(false);
+                pump.ThrowIfInputFailed();
+                cancellationToken.ThrowIfCancellationRequested();
+                return new RunResult(status, stdout, stderr);
+            }
+            catch
+            {
+                child.SignalGroup(LibC.SIGKILL);
+                await StopAsync(stopInput, pumping).ConfigureAwait(false);
+                await child.Completion.ConfigureAwait(false);
+                stdout.Dispose();
+                stderr.Dispose();
+                throw;
+            }
+        }
     }
 
-    /// <summary>Copies the input into the program's stdin and closes it at the end of the input.</summary>
+    private static async Task StopAsync(CancellationTokenSource stopInput, Task pumping)
+    {
+        if (!pumping.IsCompleted)
+        {
+            await stopInput.CancelAsync().ConfigureAwait(false);
+            await pumping.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Copies the input into the program's stdin and closes it at the end of the input. Never throws.</summary>
     private sealed class InputPump(ChildProcess child)
     {
         private Exception? _inputFailure;
 
         public async Task RunAsync(PipeReader input, CancellationToken stop)
         {
-            Stream stdin = child.StandardInput;
+            bool programReads = true;
             try
             {
                 while (true)
@@ -82,9 +113,15 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
                     }
 
                     ReadOnlySequence<byte> buffer = read.Buffer;
-                    bool programReads = await WriteAsync(stdin, buffer, stop).ConfigureAwait(false);
+                    if (programReads && !await WriteAsync(buffer, stop).ConfigureAwait(false))
+                    {
+                        // The program stopped reading: normal. Its stdin closes; the rest of the body is read and dropped.
+                        programReads = false;
+                        child.CloseInput();
+                    }
+
                     input.AdvanceTo(buffer.End);
-                    if (!programReads || read.IsCompleted || read.IsCanceled)
+                    if (read.IsCompleted || read.IsCanceled)
                     {
                         return;
                     }
@@ -93,7 +130,7 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
             finally
             {
                 // End of input for the program.
-                stdin.Dispose();
+                child.CloseInput();
             }
         }
 
@@ -105,21 +142,20 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
             }
         }
 
-        /// <summary>Writes to stdin; false when the program no longer reads it (closed its end, or exited).</summary>
-        private static async ValueTask<bool> WriteAsync(Stream stdin, ReadOnlySequence<byte> buffer, CancellationToken stop)
+        /// <summary>Writes to stdin; false when the program no longer reads it, or the pump is stopped.</summary>
+        private async ValueTask<bool> WriteAsync(ReadOnlySequence<byte> buffer, CancellationToken stop)
         {
             try
             {
                 foreach (ReadOnlyMemory<byte> segment in buffer)
                 {
-                    await stdin.WriteAsync(segment, stop).ConfigureAwait(false);
+                    if (!await child.WriteInputAsync(segment, stop).ConfigureAwait(false))
+                    {
+                        return false;
+                    }
                 }
 
                 return true;
-            }
-            catch (IOException)
-            {
-                return false;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
+using AotFaas.Execution.Native;
 
 namespace AotFaas.Execution;
 
@@ -31,6 +33,32 @@ public sealed class OutputBuffer : IDisposable
 
             _lastSegmentUsed += read;
             Length += read;
+        }
+    }
+
+    /// <summary>
+    /// One read(2) from <paramref name="fd"/> into the buffer: the bytes read, 0 at end of file, or -1 with
+    /// the error in <see cref="Marshal.GetLastPInvokeError"/> (EAGAIN when a non-blocking pipe is empty).
+    /// </summary>
+    internal unsafe nint ReadFrom(int fd)
+    {
+        Memory<byte> free = FreeSpace();
+        fixed (byte* destination = free.Span)
+        {
+            nint read;
+            do
+            {
+                read = LibC.read(fd, destination, free.Length);
+            }
+            while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+            if (read > 0)
+            {
+                _lastSegmentUsed += (int)read;
+                Length += read;
+            }
+
+            return read;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using AotFaas.Execution;
 
 namespace AotFaas.Tests.Execution;
@@ -7,62 +8,76 @@ public class ChildProcessTests
 {
     private static readonly ProcessEnvironment Environment = ProcessEnvironment.FromCurrentProcess();
 
-    internal static async Task<(ExitStatus Status, string Stdout, string Stderr)> RunToEndAsync(ChildProcess child, string input = "")
+    /// <summary>Starts a program, writes <paramref name="input"/>, closes stdin and waits for the run to complete.</summary>
+    internal static async Task<Run> RunAsync(string executable, string[] arguments, string input = "", ProcessEnvironment? environment = null)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var stdout = new OutputBuffer();
-        var stderr = new OutputBuffer();
-        Task reading = Task.WhenAll(stdout.FillAsync(child.StandardOutput, timeout.Token), stderr.FillAsync(child.StandardError, timeout.Token));
-        await child.StandardInput.WriteAsync(System.Text.Encoding.UTF8.GetBytes(input), timeout.Token);
-        await child.StandardInput.DisposeAsync();
-        await reading;
-        ExitStatus status = await child.Exited.WaitAsync(timeout.Token);
-        return (status, System.Text.Encoding.UTF8.GetString(stdout.ToArray()), System.Text.Encoding.UTF8.GetString(stderr.ToArray()));
+        using var stdout = new OutputBuffer();
+        using var stderr = new OutputBuffer();
+        using ChildProcess child = ChildProcess.Start(executable, arguments, environment ?? Environment, stdout, stderr);
+        bool written = await child.WriteInputAsync(Encoding.UTF8.GetBytes(input), timeout.Token);
+        child.CloseInput();
+        ExitStatus status = await child.Completion.WaitAsync(timeout.Token);
+        return new Run(child.Id, status, Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()), written);
     }
 
     [Fact]
     public async Task Stdin_reaches_the_program_and_stdout_comes_back()
     {
-        using ChildProcess child = ChildProcess.Start("cat", [], Environment);
+        Run run = await RunAsync("cat", [], "hello\n");
 
-        var (status, stdout, stderr) = await RunToEndAsync(child, "hello\n");
+        Assert.True(run.Status.IsSuccess);
+        Assert.Equal("hello\n", run.Stdout);
+        Assert.Equal(string.Empty, run.Stderr);
+    }
 
-        Assert.True(status.IsSuccess);
-        Assert.Equal("hello\n", stdout);
-        Assert.Equal(string.Empty, stderr);
+    [Fact]
+    public async Task Large_input_and_output_flow_through_full_pipes_in_both_directions()
+    {
+        string input = string.Concat(Enumerable.Range(0, 200_000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+
+        Run run = await RunAsync("cat", [], input);
+
+        Assert.Equal(input.Length, run.Stdout.Length);
+        Assert.Equal(input, run.Stdout);
     }
 
     [Fact]
     public async Task Arguments_reach_the_program_verbatim_without_a_shell()
     {
-        using ChildProcess child = ChildProcess.Start("printf", ["[%s]", "a b", "$HOME", "*", "", "'q'", "; ls"], Environment);
+        Run run = await RunAsync("printf", ["[%s]", "a b", "$HOME", "*", "", "'q'", "; ls"]);
 
-        var (_, stdout, _) = await RunToEndAsync(child);
-
-        Assert.Equal("[a b][$HOME][*][]['q'][; ls]", stdout);
+        Assert.Equal("[a b][$HOME][*][]['q'][; ls]", run.Stdout);
     }
 
     [Fact]
     public async Task The_program_leads_its_own_session_and_process_group()
     {
-        using ChildProcess child = ChildProcess.Start("cat", ["/proc/self/stat"], Environment);
-
-        var (_, stdout, _) = await RunToEndAsync(child);
+        Run run = await RunAsync("cat", ["/proc/self/stat"]);
 
         // /proc/PID/stat: pid (comm) state ppid pgrp session ...
-        string[] fields = stdout[(stdout.LastIndexOf(')') + 2)..].Split(' ');
-        Assert.Equal(child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), stdout.Split(' ')[0]);
-        Assert.Equal(child.Id, int.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(child.Id, int.Parse(fields[3], System.Globalization.CultureInfo.InvariantCulture));
+        string[] fields = run.Stdout[(run.Stdout.LastIndexOf(')') + 2)..].Split(' ');
+        Assert.Equal(run.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), run.Stdout.Split(' ')[0]);
+        Assert.Equal(run.Pid, int.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(run.Pid, int.Parse(fields[3], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
     public async Task Only_stdin_stdout_and_stderr_reach_the_program()
     {
-        // The test process has many descriptors open (sockets, pipes, files); look at the child's from outside.
-        using ChildProcess child = ChildProcess.Start("sleep", ["30"], Environment);
+        // The test process has many descriptors open (sockets, pipes, files); look at the child's from outside,
+        // once it has echoed its first line (before that, the dynamic loader may hold a descriptor of its own).
+        using var stdout = new OutputBuffer();
+        using var stderr = new OutputBuffer();
+        using ChildProcess child = ChildProcess.Start("cat", [], Environment, stdout, stderr);
         try
         {
+            await child.WriteInputAsync("ready\n"u8.ToArray(), CancellationToken.None);
+            for (int i = 0; i < 500 && stdout.Length < 6; i++)
+            {
+                await Task.Delay(10);
+            }
+
             string[] descriptors = Directory.GetFiles($"/proc/{child.Id}/fd").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
 
             Assert.Equal(["0", "1", "2"], descriptors);
@@ -70,8 +85,18 @@ public class ChildProcessTests
         finally
         {
             child.SignalGroup(9);
-            await child.Exited;
+            await child.Completion;
         }
+    }
+
+    [Fact]
+    public async Task The_program_gets_blocking_pipes_even_though_the_server_does_not_block()
+    {
+        // O_NONBLOCK lives on the open file; had it leaked to the child's ends, `cat` would fail with EAGAIN.
+        Run run = await RunAsync("sh", ["-c", "sleep 0.2; cat"], "after a pause");
+
+        Assert.True(run.Status.IsSuccess, run.Stderr);
+        Assert.Equal("after a pause", run.Stdout);
     }
 
     [Fact]
@@ -79,11 +104,9 @@ public class ChildProcessTests
     {
         // The .NET runtime ignores SIGPIPE, and an ignored signal survives exec unless reset.
         // (glibc itself leaves its two internal real-time signals, 32 and 33, ignored.)
-        using ChildProcess child = ChildProcess.Start("grep", ["-E", "^Sig(Ign|Blk)", "/proc/self/status"], Environment);
+        Run run = await RunAsync("grep", ["-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
 
-        var (_, stdout, _) = await RunToEndAsync(child);
-
-        Dictionary<string, ulong> masks = stdout.Trim().Split('\n')
+        Dictionary<string, ulong> masks = run.Stdout.Trim().Split('\n')
             .Select(line => line.Split(":\t"))
             .ToDictionary(parts => parts[0], parts => ulong.Parse(parts[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
         const ulong standardSignals = 0x7FFF_FFFF;
@@ -92,49 +115,54 @@ public class ChildProcessTests
     }
 
     [Fact]
-    public async Task The_exit_code_is_reported()
+    public async Task The_exit_code_and_both_outputs_are_reported()
     {
-        using ChildProcess child = ChildProcess.Start("sh", ["-c", "echo out; echo err >&2; exit 42"], Environment);
+        Run run = await RunAsync("sh", ["-c", "echo out; echo err >&2; exit 42"]);
 
-        var (status, stdout, stderr) = await RunToEndAsync(child);
-
-        Assert.Equal(42, status.ExitCode);
-        Assert.False(status.IsSuccess);
-        Assert.Equal("exit code 42", status.ToString());
-        Assert.Equal("out\n", stdout);
-        Assert.Equal("err\n", stderr);
+        Assert.Equal(42, run.Status.ExitCode);
+        Assert.False(run.Status.IsSuccess);
+        Assert.Equal("exit code 42", run.Status.ToString());
+        Assert.Equal("out\n", run.Stdout);
+        Assert.Equal("err\n", run.Stderr);
     }
 
     [Fact]
     public async Task A_killing_signal_is_reported_by_name()
     {
-        using ChildProcess child = ChildProcess.Start("sh", ["-c", "kill -TERM $$"], Environment);
+        Run run = await RunAsync("sh", ["-c", "kill -TERM $$"]);
 
-        var (status, _, _) = await RunToEndAsync(child);
+        Assert.Equal(15, run.Status.Signal);
+        Assert.Equal("killed by SIGTERM", run.Status.ToString());
+    }
 
-        Assert.Equal(15, status.Signal);
-        Assert.Equal("killed by SIGTERM", status.ToString());
+    [Fact]
+    public async Task A_program_that_does_not_read_its_input_makes_writing_report_false_not_fail()
+    {
+        Run run = await RunAsync("true", [], new string('x', 1024 * 1024));
+
+        Assert.True(run.Status.IsSuccess);
+        Assert.False(run.InputWritten);
     }
 
     [Fact]
     public async Task Signalling_the_group_reaches_the_programs_children()
     {
-        using ChildProcess child = ChildProcess.Start("sh", ["-c", "sleep 600 & echo $!; wait"], Environment);
-        var stdout = new OutputBuffer();
-        Task reading = stdout.FillAsync(child.StandardOutput, CancellationToken.None);
-        int grandchild = await ReadPidAsync(stdout);
+        using var stdout = new OutputBuffer();
+        using var stderr = new OutputBuffer();
+        using ChildProcess child = ChildProcess.Start("sh", ["-c", "sleep 600 & wait"], Environment, stdout, stderr);
+        int grandchild = await ProcessTable.FirstChildOfAsync(child.Id);
 
         child.SignalGroup(9);
 
-        Assert.Equal(9, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10))).Signal);
-        await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(9, (await child.Completion.WaitAsync(TimeSpan.FromSeconds(10))).Signal);
         Assert.True(await ProcessTable.IsGoneAsync(grandchild), $"grandchild {grandchild} still runs");
     }
 
     [Fact]
     public void A_missing_program_is_a_SpawnException_with_the_reason()
     {
-        var e = Assert.Throws<SpawnException>(() => ChildProcess.Start("/nonexistent/program", [], Environment));
+        using var output = new OutputBuffer();
+        var e = Assert.Throws<SpawnException>(() => ChildProcess.Start("/nonexistent/program", [], Environment, output, output));
 
         Assert.Equal(2, e.Errno);
         Assert.Equal("cannot run '/nonexistent/program': No such file or directory", e.Message);
@@ -147,7 +175,8 @@ public class ChildProcessTests
         File.WriteAllText(path, "#!/bin/sh\necho hi\n");
         try
         {
-            var e = Assert.Throws<SpawnException>(() => ChildProcess.Start(path, [], Environment));
+            using var output = new OutputBuffer();
+            var e = Assert.Throws<SpawnException>(() => ChildProcess.Start(path, [], Environment, output, output));
 
             Assert.Equal(13, e.Errno);
             Assert.Contains("Permission denied", e.Message, StringComparison.Ordinal);
@@ -162,26 +191,12 @@ public class ChildProcessTests
     public async Task The_program_sees_exactly_the_environment_it_is_given()
     {
         var environment = new ProcessEnvironment([new("FOO", "bar baz"), new("EMPTY", string.Empty)]);
-        using ChildProcess child = ChildProcess.Start("/usr/bin/env", [], environment);
 
-        var (_, stdout, _) = await RunToEndAsync(child);
+        Run run = await RunAsync("/usr/bin/env", [], environment: environment);
 
-        Assert.Equal("EMPTY=\nFOO=bar baz\n", stdout);
+        Assert.Equal("EMPTY=\nFOO=bar baz\n", run.Stdout);
     }
 
-    private static async Task<int> ReadPidAsync(OutputBuffer stdout)
-    {
-        for (int i = 0; i < 1000; i++)
-        {
-            string text = System.Text.Encoding.ASCII.GetString(stdout.ToArray());
-            if (text.EndsWith('\n'))
-            {
-                return int.Parse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            await Task.Delay(10);
-        }
-
-        throw new TimeoutException("the shell never printed the pid of its child");
-    }
+    /// <summary>What a completed run gave.</summary>
+    internal sealed record Run(int Pid, ExitStatus Status, string Stdout, string Stderr, bool InputWritten);
 }

@@ -14,9 +14,13 @@ internal static unsafe partial class LibC
     public const int EINTR = 4;
     public const int ECHILD = 10;
     public const int EAGAIN = 11;
+    public const int EPIPE = 32;
     public const int ENOSYS = 38;
 
+    public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
 
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -26,7 +30,12 @@ internal static unsafe partial class LibC
     public const int SIGTERM = 15;
 
     public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CTL_MOD = 3;
     public const uint EPOLLIN = 0x001;
+    public const uint EPOLLOUT = 0x004;
+    public const uint EPOLLERR = 0x008;
+    public const uint EPOLLHUP = 0x010;
     public const uint EPOLLONESHOT = 1u << 30;
     public const int EPOLL_CLOEXEC = 0x80000;
 
@@ -43,6 +52,15 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial nint read(int fd, byte* buffer, nint count);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nint count);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
 
     [LibraryImport(Library)]
     public static partial int posix_spawnp(int* pid, byte* file, void* fileActions, void* attr, byte** argv, byte** envp);
