@@ -13,6 +13,12 @@ public sealed class LineLoggerProvider : ILoggerProvider
     /// <summary>Lines that may wait for the writer before new ones are dropped.</summary>
     public const int Capacity = 8192;
 
+    /// <summary>
+    /// How long the writer lets lines gather before it writes them: one wake-up and one write(2) per
+    /// batch instead of per line, which under load saves a thread hand-off per request.
+    /// </summary>
+    public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
+
     private readonly Channel<string> _lines = Channel.CreateBounded<string>(
         new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
@@ -57,6 +63,7 @@ public sealed class LineLoggerProvider : ILoggerProvider
         {
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
+                await Task.Delay(FlushInterval).ConfigureAwait(false);
                 while (reader.TryRead(out string? line))
                 {
                     await writer.WriteAsync(line).ConfigureAwait(false);
