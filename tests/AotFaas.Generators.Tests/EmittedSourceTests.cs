@@ -18,6 +18,15 @@ public class EmittedSourceTests
         word_count: wc -w
         2fa: echo "tab\there" 'back\slash' "<xml & stuff>"
         all: echo all
+          timeout: 1500ms
+          max-inflight: 3
+          max-queue: 0
+          max-body: 64KiB
+          max-output: 1MiB
+          env: GREETING=hello "world"
+          env: EMPTY=
+          pass-env: TZ, LANG
+          workdir: /srv/app
         v1.2_beta: printf 'café \u00e9\n'
         """;
 

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using AotFaas.Generators.Model;
+using AotFaas.Shared;
 
 namespace AotFaas.Generators.Parsing
 {
@@ -11,8 +13,20 @@ namespace AotFaas.Generators.Parsing
     internal static class OptionTable
     {
         public const string ContentType = "content-type";
+        public const string Timeout = "timeout";
+        public const string MaxInflight = "max-inflight";
+        public const string MaxQueue = "max-queue";
+        public const string MaxBody = "max-body";
+        public const string MaxOutput = "max-output";
+        public const string Env = "env";
+        public const string PassEnv = "pass-env";
+        public const string WorkDir = "workdir";
 
-        private static readonly string[] Keys = { ContentType };
+        /// <summary>The most runs of one function at a time, and the longest queue, an option may ask for.</summary>
+        public const int MaxInflightLimit = 10000;
+        public const int MaxQueueLimit = 100000;
+
+        private static readonly string[] Keys = { ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir };
 
         /// <summary>The known keys, for messages.</summary>
         public static string KnownKeys => string.Join(", ", Keys);
@@ -20,24 +34,169 @@ namespace AotFaas.Generators.Parsing
         public static bool IsKnown(string key) => Array.IndexOf(Keys, key) >= 0;
 
         /// <summary>Whether the option may appear more than once for one function.</summary>
-        public static bool IsRepeatable(string key) => false;
+        public static bool IsRepeatable(string key) => key == Env || key == PassEnv;
 
         /// <summary>Checks <paramref name="value"/> and stores it; returns why it is wrong, or null.</summary>
         public static string? Apply(string key, string value, ref FunctionOptions options)
         {
+            string? error;
             switch (key)
             {
                 case ContentType:
-                    string? error = MediaType.Validate(value);
+                    error = MediaType.Validate(value);
                     if (error is null)
                     {
                         options = options with { ContentType = value };
                     }
 
                     return error;
+                case Timeout:
+                    error = Quantity.ParseDuration(value, out long milliseconds);
+                    if (error is null)
+                    {
+                        options = options with { TimeoutMilliseconds = milliseconds };
+                    }
+
+                    return error;
+                case MaxInflight:
+                    error = Quantity.ParseCount(value, 1, MaxInflightLimit, out int inflight);
+                    if (error is null)
+                    {
+                        options = options with { MaxInflight = inflight };
+                    }
+
+                    return error;
+                case MaxQueue:
+                    error = Quantity.ParseCount(value, 0, MaxQueueLimit, out int queue);
+                    if (error is null)
+                    {
+                        options = options with { MaxQueue = queue };
+                    }
+
+                    return error;
+                case MaxBody:
+                    error = Quantity.ParseSize(value, out long body);
+                    if (error is null)
+                    {
+                        options = options with { MaxBody = body };
+                    }
+
+                    return error;
+                case MaxOutput:
+                    error = Quantity.ParseSize(value, out long output);
+                    if (error is null)
+                    {
+                        options = options with { MaxOutput = output };
+                    }
+
+                    return error;
+                case Env:
+                    return ApplyEnv(value, ref options);
+                case PassEnv:
+                    return ApplyPassEnv(value, ref options);
+                case WorkDir:
+                    if (value.IndexOf('\0') >= 0)
+                    {
+                        return "a directory name cannot hold a NUL character";
+                    }
+
+                    options = options with { WorkDir = value };
+                    return null;
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
+        }
+
+        private static string? ApplyEnv(string value, ref FunctionOptions options)
+        {
+            int equals = value.IndexOf('=');
+            if (equals < 0)
+            {
+                return "write KEY=VALUE, for example env: GREETING=hello";
+            }
+
+            string name = value.Substring(0, equals);
+            string? error = CheckVariableName(name);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            if (value.IndexOf('\0') >= 0)
+            {
+                return "a value cannot hold a NUL character";
+            }
+
+            foreach (string entry in options.Env)
+            {
+                if (entry.StartsWith(name + "=", StringComparison.Ordinal))
+                {
+                    return "'" + name + "' is set twice for this function";
+                }
+            }
+
+            options = options with { Env = Append(options.Env, value) };
+            return null;
+        }
+
+        private static string? ApplyPassEnv(string value, ref FunctionOptions options)
+        {
+            EquatableArray<string> names = options.PassEnv;
+            foreach (string name in value.Split(new[] { ' ', '\t', ',' }, StringSplitOptions.RemoveEmptyEntries))
+            {
+                string? error = CheckVariableName(name);
+                if (error is not null)
+                {
+                    return error;
+                }
+
+                if (!Contains(names, name))
+                {
+                    names = Append(names, name);
+                }
+            }
+
+            options = options with { PassEnv = names };
+            return null;
+        }
+
+        private static string? CheckVariableName(string name)
+        {
+            if (name.Length == 0)
+            {
+                return "the variable name is empty";
+            }
+
+            for (int i = 0; i < name.Length; i++)
+            {
+                char c = name[i];
+                bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+                if (!letter && !(i > 0 && c >= '0' && c <= '9'))
+                {
+                    return "'" + name + "' is not a variable name: letters, digits and '_', not starting with a digit";
+                }
+            }
+
+            return null;
+        }
+
+        private static bool Contains(EquatableArray<string> values, string value)
+        {
+            foreach (string existing in values)
+            {
+                if (existing == value)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private static EquatableArray<string> Append(EquatableArray<string> values, string value)
+        {
+            var list = new List<string>(values) { value };
+            return new EquatableArray<string>(list.ToArray());
         }
     }
 }

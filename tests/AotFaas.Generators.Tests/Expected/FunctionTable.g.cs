@@ -16,7 +16,15 @@ namespace AotFaas.Functions
             executable: "cat",
             argv: [],
             contentType: null,
-            commandLine: "cat");
+            commandLine: "cat",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>decodebase64: base64 -d</c> (functions.faas line 3)</summary>
         public static readonly Proc Decodebase64 = new Proc(
@@ -24,7 +32,15 @@ namespace AotFaas.Functions
             executable: "base64",
             argv: ["-d"],
             contentType: "application/octet-stream",
-            commandLine: "base64 -d");
+            commandLine: "base64 -d",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>greet: sh -c 'printf "hello, %s" "$(cat)"'</c> (functions.faas line 5)</summary>
         public static readonly Proc Greet = new Proc(
@@ -32,7 +48,15 @@ namespace AotFaas.Functions
             executable: "sh",
             argv: ["-c", "printf \"hello, %s\" \"$(cat)\""],
             contentType: "text/plain; charset=utf-8",
-            commandLine: "sh -c 'printf \"hello, %s\" \"$(cat)\"'");
+            commandLine: "sh -c 'printf \"hello, %s\" \"$(cat)\"'",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>word-count: wc -w</c> (functions.faas line 7)</summary>
         public static readonly Proc WordCount = new Proc(
@@ -40,7 +64,15 @@ namespace AotFaas.Functions
             executable: "wc",
             argv: ["-w"],
             contentType: null,
-            commandLine: "wc -w");
+            commandLine: "wc -w",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>word_count: wc -w</c> (functions.faas line 8)</summary>
         public static readonly Proc WordCount_2 = new Proc(
@@ -48,7 +80,15 @@ namespace AotFaas.Functions
             executable: "wc",
             argv: ["-w"],
             contentType: null,
-            commandLine: "wc -w");
+            commandLine: "wc -w",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>2fa: echo "tab\there" 'back\slash' "&lt;xml &amp; stuff&gt;"</c> (functions.faas line 9)</summary>
         public static readonly Proc Function2fa = new Proc(
@@ -56,7 +96,15 @@ namespace AotFaas.Functions
             executable: "echo",
             argv: ["tab\\there", "back\\slash", "<xml & stuff>"],
             contentType: null,
-            commandLine: "echo \"tab\\there\" 'back\\slash' \"<xml & stuff>\"");
+            commandLine: "echo \"tab\\there\" 'back\\slash' \"<xml & stuff>\"",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary><c>all: echo all</c> (functions.faas line 10)</summary>
         public static readonly Proc All_2 = new Proc(
@@ -64,15 +112,31 @@ namespace AotFaas.Functions
             executable: "echo",
             argv: ["all"],
             contentType: null,
-            commandLine: "echo all");
+            commandLine: "echo all",
+            timeoutMilliseconds: 1500,
+            maxInflight: 3,
+            maxQueue: 0,
+            maxBody: 65536,
+            maxOutput: 1048576,
+            env: ["GREETING=hello \"world\"", "EMPTY="],
+            passEnv: ["TZ", "LANG"],
+            workDir: "/srv/app");
 
-        /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 11)</summary>
+        /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 20)</summary>
         public static readonly Proc V12Beta = new Proc(
             funcName: "v1.2_beta",
             executable: "printf",
             argv: ["café \\u00e9\\n"],
             contentType: null,
-            commandLine: "printf 'café \\u00e9\\n'");
+            commandLine: "printf 'café \\u00e9\\n'",
+            timeoutMilliseconds: null,
+            maxInflight: null,
+            maxQueue: null,
+            maxBody: null,
+            maxOutput: null,
+            env: [],
+            passEnv: [],
+            workDir: null);
 
         /// <summary>Every function, in manifest order.</summary>
         public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta];

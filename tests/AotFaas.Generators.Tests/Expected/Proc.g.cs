@@ -16,18 +16,42 @@ namespace AotFaas.Functions
         /// <param name="argv">The arguments after the program.</param>
         /// <param name="contentType">The response's Content-Type on success, or null to echo the request's.</param>
         /// <param name="commandLine">The command line as the manifest writes it; built from the words when null.</param>
+        /// <param name="timeoutMilliseconds">The <c>timeout</c> option, or null for the server's default.</param>
+        /// <param name="maxInflight">The <c>max-inflight</c> option, or null for the server's default.</param>
+        /// <param name="maxQueue">The <c>max-queue</c> option, or null for the server's default.</param>
+        /// <param name="maxBody">The <c>max-body</c> option in bytes, or null for the server's default.</param>
+        /// <param name="maxOutput">The <c>max-output</c> option in bytes, or null for the server's default.</param>
+        /// <param name="env">The <c>env</c> options, <c>KEY=VALUE</c>.</param>
+        /// <param name="passEnv">The <c>pass-env</c> options: names of server variables passed through.</param>
+        /// <param name="workDir">The <c>workdir</c> option, or null for the server's working directory.</param>
         public Proc(
             string funcName,
             string executable,
             global::System.Collections.Immutable.ImmutableArray<string> argv,
             string? contentType = null,
-            string? commandLine = null)
+            string? commandLine = null,
+            long? timeoutMilliseconds = null,
+            int? maxInflight = null,
+            int? maxQueue = null,
+            long? maxBody = null,
+            long? maxOutput = null,
+            global::System.Collections.Immutable.ImmutableArray<string> env = default,
+            global::System.Collections.Immutable.ImmutableArray<string> passEnv = default,
+            string? workDir = null)
         {
             FuncName = funcName;
             Executable = executable;
             Argv = argv.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : argv;
             ContentType = contentType;
             CommandLine = commandLine ?? string.Join(" ", [executable, .. Argv]);
+            Timeout = timeoutMilliseconds is long milliseconds ? global::System.TimeSpan.FromMilliseconds(milliseconds) : null;
+            MaxInflight = maxInflight;
+            MaxQueue = maxQueue;
+            MaxBody = maxBody;
+            MaxOutput = maxOutput;
+            Env = env.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : env;
+            PassEnv = passEnv.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : passEnv;
+            WorkDir = workDir;
         }
 
         /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
@@ -44,6 +68,30 @@ namespace AotFaas.Functions
 
         /// <summary>The command line as the manifest writes it.</summary>
         public string CommandLine { get; }
+
+        /// <summary>The <c>timeout</c> option: wall-clock limit of a run, or null for the server's default.</summary>
+        public global::System.TimeSpan? Timeout { get; }
+
+        /// <summary>The <c>max-inflight</c> option: runs at the same time, or null for the server's default.</summary>
+        public int? MaxInflight { get; }
+
+        /// <summary>The <c>max-queue</c> option: requests waiting for a slot, or null for the server's default.</summary>
+        public int? MaxQueue { get; }
+
+        /// <summary>The <c>max-body</c> option: request body limit in bytes, or null for the server's default.</summary>
+        public long? MaxBody { get; }
+
+        /// <summary>The <c>max-output</c> option: stdout limit in bytes, or null for the server's default.</summary>
+        public long? MaxOutput { get; }
+
+        /// <summary>The <c>env</c> options: <c>KEY=VALUE</c> entries the program sees.</summary>
+        public global::System.Collections.Immutable.ImmutableArray<string> Env { get; }
+
+        /// <summary>The <c>pass-env</c> options: names of server variables the program sees.</summary>
+        public global::System.Collections.Immutable.ImmutableArray<string> PassEnv { get; }
+
+        /// <summary>The <c>workdir</c> option: the program's working directory, or null for the server's.</summary>
+        public string? WorkDir { get; }
 
         /// <inheritdoc/>
         public override string ToString() => FuncName + ": " + CommandLine;
