@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
 using AotFaas.Logging;
@@ -32,9 +33,19 @@ using var loggerFactory = new LoggerFactory([logging]);
 ILogger log = loggerFactory.CreateLogger("AotFaas");
 await using var server = new FaasServer(options, FunctionTable.GetProcByFuncName, loggerFactory);
 
-// SIGTERM or SIGINT: stop accepting and let runs in flight finish; a second signal ends the process at once.
+// SIGTERM or SIGINT: stop accepting and let runs in flight finish; a second signal ends every run and the server at once.
 var stopping = new TaskCompletionSource();
-void OnSignal(PosixSignalContext context) => context.Cancel = stopping.TrySetResult();
+void OnSignal(PosixSignalContext context)
+{
+    if (stopping.TrySetResult())
+    {
+        context.Cancel = true;
+        return;
+    }
+
+    ChildProcess.SignalAll(Signals.SIGKILL);
+}
+
 using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
@@ -55,7 +66,19 @@ foreach (string url in server.Urls)
 }
 
 await stopping.Task;
-log.LogInformation("Stopping: waiting for runs in flight");
-using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-await server.StopAsync(drain.Token);
+RunLimits limits = options.Limits;
+log.LogInformation("Stopping: no new requests; runs in flight have {Seconds} s to finish", limits.DrainTimeout.TotalSeconds);
+using (var drain = new CancellationTokenSource(limits.DrainTimeout))
+{
+    // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL).
+    await server.StopAsync(drain.Token);
+}
+
+for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000; ChildProcess.LiveCount > 0 && Environment.TickCount64 < deadline;)
+{
+    await Task.Delay(20);
+}
+
+ChildProcess.SignalAll(Signals.SIGKILL);
+log.LogInformation("Stopped");
 return 0;

@@ -14,6 +14,9 @@ namespace AotFaas.Execution;
 /// </summary>
 public sealed class ChildProcess : IDisposable
 {
+    // Every run not yet reaped, so that a forced shutdown can end them all.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> Live = new();
+
     private readonly RunWatch _watch;
     private int _stdin;
     private bool _stdinWatched;
@@ -33,11 +36,20 @@ public sealed class ChildProcess : IDisposable
 
     /// <summary>
     /// Starts <paramref name="executable"/> (looked up on the server's PATH when it holds no '/')
-    /// with <paramref name="arguments"/> and <paramref name="environment"/>; its stdout and stderr
-    /// are appended to <paramref name="stdout"/> and <paramref name="stderr"/> until they close.
+    /// with <paramref name="arguments"/> and <paramref name="environment"/>, in <paramref name="workDir"/>
+    /// when given; its stdout and stderr are appended to <paramref name="stdout"/> and <paramref name="stderr"/>
+    /// until they close. <paramref name="onStdoutOverflow"/> is called once, on the I/O thread, when stdout
+    /// passes its buffer's limit. When the program exits, whatever it left running in its process group is killed.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
-    public static unsafe ChildProcess Start(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, OutputBuffer stdout, OutputBuffer stderr)
+    public static unsafe ChildProcess Start(
+        string executable,
+        IReadOnlyList<string> arguments,
+        ProcessEnvironment environment,
+        OutputBuffer stdout,
+        OutputBuffer stderr,
+        string? workDir = null,
+        Action? onStdoutOverflow = null)
     {
         int* fds = stackalloc int[6] { -1, -1, -1, -1, -1, -1 };
         try
@@ -56,12 +68,13 @@ public sealed class ChildProcess : IDisposable
             SetNonBlocking(fds[2]);
             SetNonBlocking(fds[4]);
 
-            int pid = Spawn(executable, arguments, environment, fds[0], fds[3], fds[5]);
+            int pid = Spawn(executable, arguments, environment, workDir, fds[0], fds[3], fds[5]);
             CloseAndClear(fds, 0);
             CloseAndClear(fds, 3);
             CloseAndClear(fds, 5);
 
-            var watch = new RunWatch(pid, fds[2], fds[4], stdout, stderr);
+            Live[pid] = 0;
+            var watch = new RunWatch(pid, fds[2], fds[4], stdout, stderr, onStdoutOverflow);
             var child = new ChildProcess(pid, fds[1], watch);
             fds[1] = fds[2] = fds[4] = -1;
             watch.Begin();
@@ -123,6 +136,18 @@ public sealed class ChildProcess : IDisposable
     /// </summary>
     public void SignalGroup(int signal) => LibC.kill(-Id, signal);
 
+    /// <summary>How many runs are alive (started, not yet reaped).</summary>
+    public static int LiveCount => Live.Count;
+
+    /// <summary>Sends <paramref name="signal"/> to the process group of every run still alive.</summary>
+    public static void SignalAll(int signal)
+    {
+        foreach (int pid in Live.Keys)
+        {
+            LibC.kill(-pid, signal);
+        }
+    }
+
     /// <summary>Closes stdin. The process is not touched: end it first with <see cref="SignalGroup"/>.</summary>
     public void Dispose() => CloseInput();
 
@@ -179,7 +204,7 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
-    private static unsafe int Spawn(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, int stdin, int stdout, int stderr)
+    private static unsafe int Spawn(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, string? workDir, int stdin, int stdout, int stderr)
     {
         byte* attr = stackalloc byte[LibC.SpawnAttrSize];
         byte* actions = stackalloc byte[LibC.FileActionsSize];
@@ -213,12 +238,18 @@ public sealed class ChildProcess : IDisposable
             Check(LibC.posix_spawn_file_actions_adddup2(actions, stdout, 1), executable);
             Check(LibC.posix_spawn_file_actions_adddup2(actions, stderr, 2), executable);
             CloseFrom.AddTo(actions);
+            if (workDir is not null)
+            {
+                Check(LibC.posix_spawn_file_actions_addchdir_np(actions, workDir), executable);
+            }
 
             int pid;
             int error = LibC.posix_spawnp(&pid, file, actions, attr, nativeArgv.Pointer, environment.Pointer);
             if (error != 0)
             {
-                throw new SpawnException(executable, error);
+                throw workDir is not null && !Directory.Exists(workDir)
+                    ? new SpawnException(executable, error, $"cannot run '{executable}': its working directory '{workDir}' does not exist")
+                    : new SpawnException(executable, error);
             }
 
             return pid;
@@ -286,12 +317,10 @@ public sealed class ChildProcess : IDisposable
     /// A descriptor field is set to -1 the moment it is closed: its number may come straight back
     /// from the kernel for another descriptor (even this run's pidfd), and must not be mistaken for it.
     /// </summary>
-    private sealed unsafe class RunWatch(int pid, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer) : IoWatch
+    private sealed unsafe class RunWatch(int pid, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer, Action? onStdoutOverflow) : IoWatch
     {
         /// <summary>Reads a descriptor at most this many times an event, so one busy pipe cannot starve the others.</summary>
         private const int MaxReadsPerEvent = 16;
-
-        private const int WNOHANG = 1;
 
         private int _stdout = stdout;
         private int _stderr = stderr;
@@ -344,7 +373,15 @@ public sealed class ChildProcess : IDisposable
         {
             if (fd == _stdout)
             {
-                if (Drain(fd, stdoutBuffer))
+                bool ended = Drain(fd, stdoutBuffer);
+                if (stdoutBuffer.Overflowed && onStdoutOverflow is not null)
+                {
+                    Action notify = onStdoutOverflow;
+                    onStdoutOverflow = null;
+                    notify();
+                }
+
+                if (ended)
                 {
                     _stdout = -1;
                     Close(fd);
@@ -361,8 +398,16 @@ public sealed class ChildProcess : IDisposable
             else if (fd == _pidfd)
             {
                 // Never block the loop: a readable pidfd means the process has ended, but make sure.
-                if (TryReap(WNOHANG))
+                int state = ExitState();
+                if (state != 0)
                 {
+                    if (state > 0)
+                    {
+                        // The leader is a zombie, so its pid (the group's id) cannot be reused yet: end what it left behind.
+                        LibC.kill(-pid, LibC.SIGKILL);
+                    }
+
+                    TryReap(LibC.WNOHANG);
                     _pidfd = -1;
                     IoLoop.Instance.Remove(fd);
                     LibC.close(fd);
@@ -401,8 +446,29 @@ public sealed class ChildProcess : IDisposable
 
         private void WaitAndDone()
         {
+            byte* info = stackalloc byte[LibC.SigInfoSize];
+            while (LibC.waitid(LibC.P_PID, pid, info, LibC.WEXITED | LibC.WNOWAIT) < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR)
+            {
+            }
+
+            LibC.kill(-pid, LibC.SIGKILL);
             TryReap(0);
             Done();
+        }
+
+        /// <summary>1: the process has ended and waits to be reaped; 0: it still runs; -1: it is not ours to wait for any more.</summary>
+        private int ExitState()
+        {
+            byte* info = stackalloc byte[LibC.SigInfoSize];
+            new Span<byte>(info, LibC.SigInfoSize).Clear();
+            int result;
+            do
+            {
+                result = LibC.waitid(LibC.P_PID, pid, info, LibC.WEXITED | LibC.WNOHANG | LibC.WNOWAIT);
+            }
+            while (result < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+            return result < 0 ? -1 : *(int*)(info + LibC.SigInfoPidOffset) != 0 ? 1 : 0;
         }
 
         /// <summary>Collects the exit status; false only when <c>WNOHANG</c> finds the process still running.</summary>
@@ -423,6 +489,7 @@ public sealed class ChildProcess : IDisposable
 
             // ECHILD: something else reaped it (e.g. the runtime, when the server was started with SIGCHLD ignored).
             _status = result < 0 ? ExitStatus.Lost : ExitStatus.FromWaitStatus(status);
+            Live.TryRemove(pid, out _);
             return true;
         }
 

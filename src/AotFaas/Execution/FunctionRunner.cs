@@ -11,7 +11,7 @@ namespace AotFaas.Execution;
 /// stops reading its input early is normal; a failure of the input itself (the client went away, a
 /// bad request body) kills the program's whole process group and is rethrown once it has been reaped.
 /// </summary>
-public sealed class FunctionRunner(ProcessEnvironment environment)
+public static class FunctionRunner
 {
     /// <summary>
     /// How long, after the program has ended, the rest of a request body that it did not read may take to
@@ -20,16 +20,21 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
     /// </summary>
     public static readonly TimeSpan InputDrainTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Runs <paramref name="proc"/> with <paramref name="input"/> as its stdin.</summary>
+    /// <summary>
+    /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it
+    /// when <paramref name="timeout"/> passes or its stdout passes its limit.
+    /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
-    public async Task<RunResult> RunAsync(Proc proc, PipeReader input, CancellationToken cancellationToken)
+    public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var stdout = new OutputBuffer();
-        var stderr = new OutputBuffer();
+        Proc proc = policy.Proc;
+        var stdout = new OutputBuffer(policy.MaxOutput);
+        var stderr = new OutputBuffer(RunLimits.MaxStderr);
+        RunStopper? stopper = null;
         ChildProcess child;
         try
         {
-            child = ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr);
+            child = ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, () => stopper?.OutputTooLarge());
         }
         catch
         {
@@ -39,14 +44,22 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
         }
 
         using (child)
+        using (stopper = new RunStopper(child, policy.KillGrace))
         {
+            if (stdout.Overflowed)
+            {
+                stopper.OutputTooLarge();
+            }
+
             using var stopInput = new CancellationTokenSource();
             var pump = new InputPump(child);
             Task pumping = pump.RunAsync(input, stopInput.Token);
             try
             {
                 ExitStatus status;
-                using (cancellationToken.UnsafeRegister(static state => ((ChildProcess)state!).SignalGroup(LibC.SIGKILL), child))
+                using (var deadline = new CancellationTokenSource(timeout))
+                using (deadline.Token.UnsafeRegister(static state => ((RunStopper)state!).TimeOut(), stopper))
+                using (cancellationToken.UnsafeRegister(static state => ((RunStopper)state!).Abandon(), stopper))
                 {
                     status = await child.Completion.ConfigureAwait(false);
                 }
@@ -60,7 +73,7 @@ public sealed class FunctionRunner(ProcessEnvironment environment)
                 await StopAsync(stopInput, pumping).ConfigureAwait(false);
                 pump.ThrowIfInputFailed();
                 cancellationToken.ThrowIfCancellationRequested();
-                return new RunResult(status, stdout, stderr);
+                return new RunResult(stopper.Reason ?? RunOutcome.Ended, status, stdout, stderr);
             }
             catch
             {

@@ -6,10 +6,15 @@ namespace AotFaas.Execution;
 
 /// <summary>
 /// Bytes read from a pipe, held in pooled segments that grow without copying, until the run's
-/// outcome decides where they go. Dispose returns the segments to the pool.
+/// outcome decides where they go. Past <see cref="Limit"/> bytes are read and counted but dropped,
+/// so a program can never make the server hold more than the limit. Dispose returns the segments.
 /// </summary>
-public sealed class OutputBuffer : IDisposable
+public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
 {
+    // Where bytes past the limit go; only the I/O loop's thread reads into it.
+    [ThreadStatic]
+    private static byte[]? t_discard;
+
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;
 
@@ -19,22 +24,14 @@ public sealed class OutputBuffer : IDisposable
     /// <summary>How many bytes the buffer holds.</summary>
     public long Length { get; private set; }
 
-    /// <summary>Reads <paramref name="source"/> to its end into the buffer.</summary>
-    public async Task FillAsync(Stream source, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Memory<byte> free = FreeSpace();
-            int read = await source.ReadAsync(free, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-            {
-                return;
-            }
+    /// <summary>The most bytes the buffer keeps.</summary>
+    public long Limit { get; } = limit;
 
-            _lastSegmentUsed += read;
-            Length += read;
-        }
-    }
+    /// <summary>How many bytes were read past <see cref="Limit"/> and dropped.</summary>
+    public long Dropped { get; private set; }
+
+    /// <summary>True once more than <see cref="Limit"/> bytes arrived.</summary>
+    public bool Overflowed => Dropped > 0;
 
     /// <summary>
     /// One read(2) from <paramref name="fd"/> into the buffer: the bytes read, 0 at end of file, or -1 with
@@ -42,7 +39,17 @@ public sealed class OutputBuffer : IDisposable
     /// </summary>
     internal unsafe nint ReadFrom(int fd)
     {
+        if (Length >= Limit)
+        {
+            return Discard(fd);
+        }
+
         Memory<byte> free = FreeSpace();
+        if (free.Length > Limit - Length)
+        {
+            free = free[..(int)(Limit - Length)];
+        }
+
         fixed (byte* destination = free.Span)
         {
             nint read;
@@ -56,6 +63,27 @@ public sealed class OutputBuffer : IDisposable
             {
                 _lastSegmentUsed += (int)read;
                 Length += read;
+            }
+
+            return read;
+        }
+    }
+
+    private unsafe nint Discard(int fd)
+    {
+        byte[] discard = t_discard ??= new byte[64 * 1024];
+        fixed (byte* destination = discard)
+        {
+            nint read;
+            do
+            {
+                read = LibC.read(fd, destination, discard.Length);
+            }
+            while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+            if (read > 0)
+            {
+                Dropped += read;
             }
 
             return read;

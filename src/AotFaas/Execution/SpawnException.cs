@@ -12,6 +12,13 @@ public sealed class SpawnException : Exception
         Errno = errno;
     }
 
+    public SpawnException(string executable, int errno, string message)
+        : base(message)
+    {
+        Executable = executable;
+        Errno = errno;
+    }
+
     /// <summary>The program that failed to start.</summary>
     public string Executable { get; }
 

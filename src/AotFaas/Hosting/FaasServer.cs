@@ -19,7 +19,11 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly KestrelServer _kestrel;
     private readonly FaasApplication _application;
 
-    public FaasServer(ServerOptions options, Func<string, Proc?> functions, ILoggerFactory loggerFactory, ProcessEnvironment? environment = null)
+    /// <param name="options">Where to listen and the run limits.</param>
+    /// <param name="functions">Finds a function by name (the generated <c>FunctionTable.GetProcByFuncName</c>).</param>
+    /// <param name="loggerFactory">Where log lines go.</param>
+    /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ and pass-env; the process's when null.</param>
+    public FaasServer(ServerOptions options, Func<string, Proc?> functions, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
     {
         var kestrelOptions = new KestrelServerOptions
         {
@@ -38,8 +42,8 @@ public sealed class FaasServer : IAsyncDisposable
             addresses.Add(url);
         }
 
-        var runner = new FunctionRunner(environment ?? ProcessEnvironment.FromCurrentProcess());
-        _application = new FaasApplication(new FunctionEndpoint(functions, runner, loggerFactory.CreateLogger<FunctionEndpoint>()));
+        var catalog = new FunctionCatalog(functions, options.Limits, serverEnvironment ?? Environment.GetEnvironmentVariable);
+        _application = new FaasApplication(new FunctionEndpoint(catalog, loggerFactory.CreateLogger<FunctionEndpoint>()));
     }
 
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>

@@ -1,4 +1,6 @@
 using System.Globalization;
+using AotFaas.Execution;
+using AotFaas.Shared;
 
 namespace AotFaas.Hosting;
 
@@ -9,6 +11,9 @@ namespace AotFaas.Hosting;
 /// </summary>
 public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool ListFunctions = false)
 {
+    /// <summary>Defaults for what functions do not set, and the server-wide limits.</summary>
+    public RunLimits Limits { get; init; } = new();
+
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 3000;
 
@@ -28,6 +33,20 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --list             Print the compiled functions and exit.
           -h, --help         Print this help and exit.
 
+        Limits (a function's own manifest options win; sizes: 512, 64KiB, 16MiB, 1GiB, 10MB;
+        durations: 500ms, 10s, 2m, 1h):
+          --timeout DURATION         Wall-clock limit of a request, queueing included (default 30s).
+          --max-inflight N           Runs of one function at a time (default 2 x CPU count).
+          --max-queue N              Requests waiting for a slot, per function; more get 429
+                                     (default 4 x max-inflight).
+          --max-body SIZE            Request body limit; more gets 413 (default 16MiB).
+          --max-output SIZE          Stdout limit; more stops the run with 502 (default 64MiB).
+          --max-total-inflight N     Runs of all functions together (default 64 x CPU count).
+          --kill-grace DURATION      From SIGTERM to SIGKILL when a run is stopped (default 2s).
+          --drain-timeout DURATION   After SIGTERM/SIGINT, how long runs in flight may finish
+                                     before they are stopped (default 30s). A second signal
+                                     kills every run at once.
+
         Environment:
           PORT               Listen on this port on all interfaces (the Knative / Cloud Run contract).
           ASPNETCORE_URLS    Listen on these URLs.
@@ -46,6 +65,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         int? port = null;
         bool help = false;
         bool list = false;
+        RunLimits limits = new();
 
         for (int i = 0; i < args.Count; i++)
         {
@@ -75,6 +95,30 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                     break;
                 case "-p" or "--port":
                     port = ParsePort(inlineValue ?? Next(args, ref i, name), name);
+                    break;
+                case "--timeout":
+                    limits = limits with { Timeout = Duration(name, inlineValue ?? Next(args, ref i, name)) };
+                    break;
+                case "--kill-grace":
+                    limits = limits with { KillGrace = Duration(name, inlineValue ?? Next(args, ref i, name)) };
+                    break;
+                case "--drain-timeout":
+                    limits = limits with { DrainTimeout = Duration(name, inlineValue ?? Next(args, ref i, name)) };
+                    break;
+                case "--max-inflight":
+                    limits = limits with { MaxInflight = Count(name, inlineValue ?? Next(args, ref i, name), 1) };
+                    break;
+                case "--max-queue":
+                    limits = limits with { MaxQueue = Count(name, inlineValue ?? Next(args, ref i, name), 0) };
+                    break;
+                case "--max-total-inflight":
+                    limits = limits with { MaxTotalInflight = Count(name, inlineValue ?? Next(args, ref i, name), 1) };
+                    break;
+                case "--max-body":
+                    limits = limits with { MaxBody = Size(name, inlineValue ?? Next(args, ref i, name)) };
+                    break;
+                case "--max-output":
+                    limits = limits with { MaxOutput = Size(name, inlineValue ?? Next(args, ref i, name)) };
                     break;
                 default:
                     throw new UsageException(arg.StartsWith('-') ? $"unknown option '{arg}'" : $"unexpected argument '{arg}'");
@@ -107,8 +151,19 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
             resolved = Url(DefaultHost, DefaultPort);
         }
 
-        return new ServerOptions(resolved, help, list);
+        return new ServerOptions(resolved, help, list) { Limits = limits };
     }
+
+    private static TimeSpan Duration(string name, string value)
+        => Quantity.ParseDuration(value, out long milliseconds) is string error
+            ? throw new UsageException($"{name}: {error}")
+            : TimeSpan.FromMilliseconds(milliseconds);
+
+    private static long Size(string name, string value)
+        => Quantity.ParseSize(value, out long bytes) is string error ? throw new UsageException($"{name}: {error}") : bytes;
+
+    private static int Count(string name, string value, int min)
+        => Quantity.ParseCount(value, min, 1_000_000, out int count) is string error ? throw new UsageException($"{name}: {error}") : count;
 
     private static string Url(string host, int port)
     {

@@ -10,7 +10,7 @@ internal static partial class Log
     public static partial void SpawnFailed(ILogger logger, string function, string reason);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "{Function} -> {Status}: {Reason}")]
-    public static partial void BadRequest(ILogger logger, string function, int status, string reason);
+    public static partial void Rejected(ILogger logger, string function, int status, string reason);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Function}: the client went away after {DurationMs:F1} ms; the run was killed")]
     public static partial void ClientGone(ILogger logger, string function, double durationMs);

@@ -1,3 +1,4 @@
+using AotFaas.Execution;
 using AotFaas.Hosting;
 
 namespace AotFaas.Tests.Hosting;
@@ -74,4 +75,39 @@ public class ServerOptionsTests
             Assert.Contains(option, ServerOptions.Usage, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void Limit_flags_set_the_server_defaults()
+    {
+        RunLimits limits = Parse(["--timeout", "1500ms", "--max-inflight=3", "--max-queue", "0", "--max-body", "1MiB", "--max-output=2GiB",
+            "--max-total-inflight", "10", "--kill-grace", "5s", "--drain-timeout", "1m"]).Limits;
+
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), limits.Timeout);
+        Assert.Equal(3, limits.MaxInflight);
+        Assert.Equal(0, limits.MaxQueue);
+        Assert.Equal(1L << 20, limits.MaxBody);
+        Assert.Equal(2L << 30, limits.MaxOutput);
+        Assert.Equal(10, limits.MaxTotalInflight);
+        Assert.Equal(TimeSpan.FromSeconds(5), limits.KillGrace);
+        Assert.Equal(TimeSpan.FromMinutes(1), limits.DrainTimeout);
+    }
+
+    [Fact]
+    public void Limits_default_as_documented()
+    {
+        RunLimits limits = Parse([]).Limits;
+
+        Assert.Equal(TimeSpan.FromSeconds(30), limits.Timeout);
+        Assert.Equal(2 * Environment.ProcessorCount, limits.MaxInflight);
+        Assert.Null(limits.MaxQueue);
+        Assert.Equal(16L << 20, limits.MaxBody);
+        Assert.Equal(64L << 20, limits.MaxOutput);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--timeout", "10" }, "--timeout: '10' has no unit")]
+    [InlineData(new[] { "--max-body", "lots" }, "--max-body: 'lots' is not a size")]
+    [InlineData(new[] { "--max-inflight", "0" }, "--max-inflight: '0' is out of range")]
+    public void Bad_limit_values_are_usage_errors(string[] args, string message)
+        => Assert.Contains(message, Assert.Throws<UsageException>(() => Parse(args)).Message, StringComparison.Ordinal);
 }

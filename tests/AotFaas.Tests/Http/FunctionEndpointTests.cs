@@ -40,6 +40,7 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.Equal("went wrong", await response.Content.ReadAsStringAsync());
         Assert.Equal("text/plain; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+        Assert.Equal("3", response.Headers.GetValues("X-Exit-Code").Single());
     }
 
     [Fact]
@@ -52,11 +53,13 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
-    public async Task A_program_killed_by_a_signal_returns_500()
+    public async Task A_program_killed_by_a_signal_returns_500_naming_the_signal()
     {
         using HttpResponseMessage response = await Client.PostAsync("/function/killed", Body("x"));
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal("SIGKILL", response.Headers.GetValues("X-Exit-Signal").Single());
+        Assert.Equal("'killed' was killed by SIGKILL\n", await response.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -239,18 +242,18 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
-    public async Task A_body_over_the_servers_limit_is_413_with_a_reason()
+    public async Task A_Content_Length_over_max_body_is_413_before_anything_runs()
     {
-        // Kestrel's default request body limit (30,000,000 bytes) holds until per-function limits exist.
-        // A raw socket: the server answers before the body is sent, which HttpClient reports as a reset.
+        // The default max-body is 16MiB. A raw socket: the server answers before the body is sent,
+        // which HttpClient would report as a reset.
         using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         await socket.ConnectAsync(Client.BaseAddress!.Host, Client.BaseAddress.Port);
-        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /function/cat HTTP/1.1\r\nHost: test\r\nContent-Length: 30000001\r\n\r\n"));
+        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /function/cat HTTP/1.1\r\nHost: test\r\nContent-Length: 16777217\r\n\r\n"));
 
         string response = await ReadUntilClosedAsync(socket);
 
         Assert.StartsWith("HTTP/1.1 413 ", response, StringComparison.Ordinal);
-        Assert.True(response.EndsWith("request body too large: the limit is 30000000 bytes\n", StringComparison.Ordinal), response);
+        Assert.True(response.EndsWith("request body too large: the limit of 'cat' is 16MiB\n", StringComparison.Ordinal), response);
     }
 
     private static async Task<string> ReadUntilClosedAsync(System.Net.Sockets.Socket socket)

@@ -17,7 +17,7 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public static IReadOnlyDictionary<string, Proc> Functions(string notExecutable) => new Proc[]
     {
-        new("cat", "cat", []),
+        new("cat", "cat", [], maxQueue: 100),
         new("typed", "cat", [], contentType: "image/png"),
         new("fail", "sh", ["-c", "printf 'went wrong' >&2; printf 'partial'; exit 3"]),
         new("fail-silently", "false", []),

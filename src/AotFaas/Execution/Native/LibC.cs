@@ -102,6 +102,22 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, SetLastError = true)]
     public static partial int waitpid(int pid, int* status, int options);
 
+    public const int P_PID = 1;
+    public const int WNOHANG = 1;
+    public const int WEXITED = 4;
+    public const int WNOWAIT = 0x01000000;
+
+    /// <summary>Size of siginfo_t, and the offset of si_pid in it, on 64-bit Linux.</summary>
+    public const int SigInfoSize = 128;
+    public const int SigInfoPidOffset = 16;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int waitid(int idType, int id, byte* info, int options);
+
+    /// <summary>glibc 2.29+: changes directory in the child before exec.</summary>
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawn_file_actions_addchdir_np(void* actions, string path);
+
     [LibraryImport(Library, SetLastError = true)]
     public static partial int kill(int pid, int signal);
 

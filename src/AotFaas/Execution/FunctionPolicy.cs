@@ -1,0 +1,36 @@
+using AotFaas.Functions;
+
+namespace AotFaas.Execution;
+
+/// <summary>
+/// What one function runs with: its options where the manifest sets them, the server's defaults
+/// where it does not, its environment block and its admission gate. Built once per function.
+/// </summary>
+public sealed class FunctionPolicy
+{
+    public FunctionPolicy(Proc proc, RunLimits limits, Func<string, string?> serverEnvironment, SemaphoreSlim totalSlots)
+    {
+        Proc = proc;
+        Timeout = proc.Timeout ?? limits.Timeout;
+        MaxBody = proc.MaxBody ?? limits.MaxBody;
+        MaxOutput = proc.MaxOutput ?? limits.MaxOutput;
+        KillGrace = limits.KillGrace;
+        int inflight = proc.MaxInflight ?? limits.MaxInflight;
+        Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
+        Environment = ProcessEnvironment.ForFunction(proc, serverEnvironment);
+    }
+
+    public Proc Proc { get; }
+
+    public TimeSpan Timeout { get; }
+
+    public long MaxBody { get; }
+
+    public long MaxOutput { get; }
+
+    public TimeSpan KillGrace { get; }
+
+    public RunGate Gate { get; }
+
+    public ProcessEnvironment Environment { get; }
+}
