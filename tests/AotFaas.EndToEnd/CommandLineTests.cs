@@ -45,6 +45,11 @@ public sealed class CommandLineTests(PublishedBinary binary)
         using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("via --port"));
 
         Assert.Equal("via --port", await response.Content.ReadAsStringAsync());
+        for (int i = 0; i < 100 && !server.Output.Contains("Now listening on", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(20);
+        }
+
         Assert.Contains($"Now listening on: http://127.0.0.1:{port}", server.Output, StringComparison.Ordinal);
     }
 

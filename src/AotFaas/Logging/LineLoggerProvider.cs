@@ -14,8 +14,9 @@ public sealed class LineLoggerProvider : ILoggerProvider
     public const int Capacity = 8192;
 
     /// <summary>
-    /// How long the writer lets lines gather before it writes them: one wake-up and one write(2) per
-    /// batch instead of per line, which under load saves a thread hand-off per request.
+    /// Under load, how long the writer lets lines gather before it writes them: one wake-up and one
+    /// write(2) per batch instead of per line, which saves a thread hand-off per request. A line that
+    /// comes after a quiet spell is written at once.
     /// </summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
 
@@ -61,9 +62,16 @@ public sealed class LineLoggerProvider : ILoggerProvider
         ChannelReader<string> reader = _lines.Reader;
         try
         {
+            long lastWrite = 0;
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                await Task.Delay(FlushInterval).ConfigureAwait(false);
+                // Idle: write at once. Busy (the last write was recent): let a batch gather first.
+                if (Environment.TickCount64 - lastWrite < (long)FlushInterval.TotalMilliseconds)
+                {
+                    await Task.Delay(FlushInterval).ConfigureAwait(false);
+                }
+
+                lastWrite = Environment.TickCount64;
                 while (reader.TryRead(out string? line))
                 {
                     await writer.WriteAsync(line).ConfigureAwait(false);
