@@ -8,18 +8,54 @@ internal static class ProcessTable
     /// <summary>How many descriptors this process has open.</summary>
     public static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
 
-    /// <summary>The descriptor count once it drops to <paramref name="atMost"/>, or after two seconds.</summary>
-    public static async Task<int> SettledDescriptorsAsync(int atMost)
+    /// <summary>
+    /// How many pipes and pidfds this process has open: what a run opens, and could leak. Sockets come
+    /// and go with HTTP connection pooling, and the test host maps assemblies as it loads them.
+    /// </summary>
+    public static int OpenRunDescriptors() => Directory.GetFiles("/proc/self/fd").Count(fd =>
     {
-        int count = OpenDescriptors();
-        for (int i = 0; i < 100 && count > atMost; i++)
+        try
+        {
+            string target = new FileInfo(fd).LinkTarget ?? string.Empty;
+            return target.StartsWith("pipe:", StringComparison.Ordinal) || target == "anon_inode:[pidfd]";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    });
+
+    /// <summary>The descriptor count once it drops to <paramref name="atMost"/>, or after two seconds.</summary>
+    public static async Task<int> SettledDescriptorsAsync(int atMost, bool runDescriptorsOnly = false)
+    {
+        Func<int> count = runDescriptorsOnly ? OpenRunDescriptors : OpenDescriptors;
+        int open = count();
+        for (int i = 0; i < 100 && open > atMost; i++)
         {
             await Task.Delay(20);
-            count = OpenDescriptors();
+            open = count();
         }
 
-        return count;
+        return open;
     }
+
+    /// <summary>Descriptors counted by kind (pipe, socket, anon_inode:[pidfd], a path), for failure messages.</summary>
+    public static Dictionary<string, int> DescriptorKinds() => Directory.GetFiles("/proc/self/fd")
+        .Select(fd =>
+        {
+            try
+            {
+                string target = new FileInfo(fd).LinkTarget ?? "?";
+                int bracket = target.IndexOf(":[", StringComparison.Ordinal);
+                return bracket > 0 && !target.StartsWith("anon_inode", StringComparison.Ordinal) ? target[..bracket] : target;
+            }
+            catch (IOException)
+            {
+                return "?";
+            }
+        })
+        .GroupBy(kind => kind)
+        .ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>What each descriptor of this process points at, for failure messages.</summary>
     public static string DescribeDescriptors() => string.Join('\n', Directory.GetFiles("/proc/self/fd").Select(fd =>

@@ -42,6 +42,15 @@ public sealed class LimitsFixture : IAsyncLifetime
             new("where", "pwd", [], workDir: "/tmp"),
             new("nowhere", "pwd", [], workDir: "/nonexistent/dir"),
             new("pair", "sleep", ["0.2"], maxInflight: 2, maxQueue: 10),
+            new("cat", "cat", [], maxQueue: 1000),
+            new("stderr-flood", "sh", ["-c", "head -c 104857600 /dev/zero >&2; cat"], timeoutMilliseconds: 20_000),
+            new("deaf", "echo", ["ignored"], maxBody: 64L << 20),
+            new("mute", "sh", ["-c", "exec >&-; sleep 600"], timeoutMilliseconds: 300),
+            new("uploader", "cat", [], maxInflight: 1, maxQueue: 0),
+            new("fail", "sh", ["-c", "echo no >&2; exit 2"], maxQueue: 1000),
+            new("killed", "sh", ["-c", "kill -KILL $$"], maxQueue: 1000),
+            new("head", "head", ["-c", "10"], maxQueue: 1000),
+            new("missing", "/nonexistent/program", []),
         ];
         Dictionary<string, Proc> functions = procs.ToDictionary(p => p.FuncName);
         var options = new ServerOptions("http://127.0.0.1:0") { Limits = new RunLimits { KillGrace = TimeSpan.FromMilliseconds(300) } };
