@@ -86,6 +86,14 @@ public sealed class RunningServer : IAsyncDisposable
         throw new TimeoutException("the server did not listen on port " + port + " within 10 s:\n" + server.Output);
     }
 
+    /// <summary>Waits for the server to exit by itself (after a signal the test sent) and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
     /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public async Task<int> StopAsync()
     {
