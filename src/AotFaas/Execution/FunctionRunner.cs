@@ -28,7 +28,7 @@ public static class FunctionRunner
     public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Proc proc = policy.Proc;
-        var stdout = new OutputBuffer(policy.MaxOutput);
+        var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory);
         var stderr = new OutputBuffer(RunLimits.MaxStderr);
         RunStopper? stopper = null;
         ChildProcess child;

@@ -1,31 +1,42 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using AotFaas.Execution.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace AotFaas.Execution;
 
 /// <summary>
-/// Bytes read from a pipe, held in pooled segments that grow without copying, until the run's
-/// outcome decides where they go. Past <see cref="Limit"/> bytes are read and counted but dropped,
-/// so a program can never make the server hold more than the limit. Dispose returns the segments.
+/// Bytes read from a pipe, held until the run's outcome decides where they go: the first
+/// <see cref="MemoryLimit"/> bytes in pooled segments that grow without copying, the rest in an
+/// unnamed temporary file (<c>O_TMPFILE</c>: it has no name to leave behind, and vanishes when closed,
+/// even if the server dies). Past <see cref="Limit"/> bytes are read and counted but dropped, so a
+/// program can never make the server hold more than the limit. Dispose returns the segments and
+/// closes the file.
 /// </summary>
-public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
+public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue) : IDisposable
 {
-    // Where bytes past the limit go; only the I/O loop's thread reads into it.
-    [ThreadStatic]
-    private static byte[]? t_discard;
-
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;
+    private const int ScratchSize = 64 * 1024;
+
+    // Where bytes headed for the file, or past the limit, are read first; only the I/O loop's thread reads into it.
+    [ThreadStatic]
+    private static byte[]? t_scratch;
 
     private readonly List<byte[]> _segments = [];
     private int _lastSegmentUsed;
+    private long _inMemory;
+    private SafeFileHandle? _file;
+    private long _inFile;
 
-    /// <summary>How many bytes the buffer holds.</summary>
-    public long Length { get; private set; }
+    /// <summary>How many bytes the buffer holds, in memory and in its file.</summary>
+    public long Length => _inMemory + _inFile;
 
     /// <summary>The most bytes the buffer keeps.</summary>
     public long Limit { get; } = limit;
+
+    /// <summary>The most bytes kept in memory; the rest goes to a temporary file.</summary>
+    public long MemoryLimit { get; } = memoryLimit;
 
     /// <summary>How many bytes were read past <see cref="Limit"/> and dropped.</summary>
     public long Dropped { get; private set; }
@@ -33,57 +44,44 @@ public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
     /// <summary>True once more than <see cref="Limit"/> bytes arrived.</summary>
     public bool Overflowed => Dropped > 0;
 
+    /// <summary>True once bytes went to the temporary file.</summary>
+    public bool Spilled => _file is not null;
+
+    /// <summary>Why the temporary file could not take the bytes (e.g. the disk is full), or null.</summary>
+    public string? SpillError { get; private set; }
+
     /// <summary>
     /// One read(2) from <paramref name="fd"/> into the buffer: the bytes read, 0 at end of file, or -1 with
     /// the error in <see cref="Marshal.GetLastPInvokeError"/> (EAGAIN when a non-blocking pipe is empty).
     /// </summary>
     internal unsafe nint ReadFrom(int fd)
     {
-        if (Length >= Limit)
+        if (Length >= Limit || SpillError is not null)
         {
-            return Discard(fd);
+            nint dropped = ReadScratch(fd, ScratchSize);
+            Dropped += Math.Max(0, dropped);
+            return dropped;
+        }
+
+        if (_inMemory >= MemoryLimit)
+        {
+            return ReadToFile(fd);
         }
 
         Memory<byte> free = FreeSpace();
-        if (free.Length > Limit - Length)
+        long room = Math.Min(MemoryLimit - _inMemory, Limit - Length);
+        if (free.Length > room)
         {
-            free = free[..(int)(Limit - Length)];
+            free = free[..(int)room];
         }
 
         fixed (byte* destination = free.Span)
         {
-            nint read;
-            do
-            {
-                read = LibC.read(fd, destination, free.Length);
-            }
-            while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
-
+            nint read = ReadRetrying(fd, destination, free.Length);
             if (read > 0)
             {
                 _lastSegmentUsed += (int)read;
-                Length += read;
-            }
-
-            return read;
-        }
-    }
-
-    private unsafe nint Discard(int fd)
-    {
-        byte[] discard = t_discard ??= new byte[64 * 1024];
-        fixed (byte* destination = discard)
-        {
-            nint read;
-            do
-            {
-                read = LibC.read(fd, destination, discard.Length);
-            }
-            while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
-
-            if (read > 0)
-            {
-                Dropped += read;
+                _inMemory += read;
             }
 
             return read;
@@ -97,6 +95,31 @@ public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
         {
             int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
             await destination.WriteAsync(_segments[i].AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_file is null)
+        {
+            return;
+        }
+
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            for (long offset = 0; offset < _inFile;)
+            {
+                int read = await RandomAccess.ReadAsync(_file, chunk, offset, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new IOException("the temporary output file ended early");
+                }
+
+                await destination.WriteAsync(chunk.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                offset += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
     }
 
@@ -112,6 +135,11 @@ public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
             offset += used;
         }
 
+        if (_file is not null)
+        {
+            RandomAccess.Read(_file, result.AsSpan(offset), 0);
+        }
+
         return result;
     }
 
@@ -124,7 +152,55 @@ public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
 
         _segments.Clear();
         _lastSegmentUsed = 0;
-        Length = 0;
+        _inMemory = 0;
+        _file?.Dispose();
+        _file = null;
+        _inFile = 0;
+    }
+
+    private static unsafe nint ReadRetrying(int fd, byte* destination, int count)
+    {
+        nint read;
+        do
+        {
+            read = LibC.read(fd, destination, count);
+        }
+        while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+        return read;
+    }
+
+    private static unsafe nint ReadScratch(int fd, int count)
+    {
+        byte[] scratch = t_scratch ??= new byte[ScratchSize];
+        fixed (byte* destination = scratch)
+        {
+            return ReadRetrying(fd, destination, Math.Min(count, scratch.Length));
+        }
+    }
+
+    private nint ReadToFile(int fd)
+    {
+        nint read = ReadScratch(fd, (int)Math.Min(ScratchSize, Limit - Length));
+        if (read <= 0)
+        {
+            return read;
+        }
+
+        try
+        {
+            _file ??= TemporaryFile.Open();
+            RandomAccess.Write(_file, t_scratch.AsSpan(0, (int)read), _inFile);
+            _inFile += read;
+        }
+        catch (IOException e)
+        {
+            // A full disk: keep reading so the program is not stuck, and let the run fail with the reason.
+            SpillError = e.Message;
+            Dropped += read;
+        }
+
+        return read;
     }
 
     private Memory<byte> FreeSpace()
@@ -136,7 +212,6 @@ public sealed class OutputBuffer(long limit = long.MaxValue) : IDisposable
             _lastSegmentUsed = 0;
         }
 
-        byte[] last = _segments[^1];
-        return last.AsMemory(_lastSegmentUsed);
+        return _segments[^1].AsMemory(_lastSegmentUsed);
     }
 }

@@ -32,4 +32,7 @@ public sealed record RunLimits
 
     /// <summary>How much of stderr is kept for a 500 body; the rest is read and counted.</summary>
     public const int MaxStderr = 64 * 1024;
+
+    /// <summary>How much of a run's stdout is held in memory; the rest waits in a temporary file.</summary>
+    public const int StdoutInMemory = 256 * 1024;
 }

@@ -137,6 +137,13 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                     return;
             }
 
+            if (result.Stdout.SpillError is string spillError)
+            {
+                Log.Invocation(logger, function, StatusCodes.Status500InternalServerError, "output lost: " + spillError, milliseconds);
+                await WriteTextAsync(context, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {spillError}");
+                return;
+            }
+
             await WriteRunAsync(context, policy, result, milliseconds);
         }
     }

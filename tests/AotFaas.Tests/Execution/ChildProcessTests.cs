@@ -197,6 +197,46 @@ public class ChildProcessTests
         Assert.Equal("EMPTY=\nFOO=bar baz\n", run.Stdout);
     }
 
+    [Fact]
+    public async Task Output_past_the_memory_limit_waits_in_an_unnamed_temporary_file()
+    {
+        byte[] input = new byte[3 * 1024 * 1024];
+        new Random(5).NextBytes(input);
+        string[] namedBefore = Directory.GetFiles(Path.GetTempPath(), "aotfaas-*");
+        using var stdout = new OutputBuffer(limit: long.MaxValue, memoryLimit: 256 * 1024);
+        using var stderr = new OutputBuffer();
+        using (ChildProcess child = ChildProcess.Start("cat", [], Environment, stdout, stderr))
+        {
+            Assert.True(await child.WriteInputAsync(input, CancellationToken.None));
+            child.CloseInput();
+            await child.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(stdout.Spilled);
+        Assert.Equal(input.Length, stdout.Length);
+        Assert.True(input.AsSpan().SequenceEqual(stdout.ToArray()));
+        using var copy = new MemoryStream();
+        await stdout.CopyToAsync(copy, CancellationToken.None);
+        Assert.True(input.AsSpan().SequenceEqual(copy.ToArray()));
+        Assert.Equal(namedBefore, Directory.GetFiles(Path.GetTempPath(), "aotfaas-*"));
+    }
+
+    [Fact]
+    public async Task Output_past_the_limit_is_counted_and_dropped()
+    {
+        using var stdout = new OutputBuffer(limit: 1000, memoryLimit: 100);
+        using var stderr = new OutputBuffer();
+        using (ChildProcess child = ChildProcess.Start("head", ["-c", "5000", "/dev/zero"], Environment, stdout, stderr))
+        {
+            child.CloseInput();
+            await child.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal(1000, stdout.Length);
+        Assert.Equal(4000, stdout.Dropped);
+        Assert.True(stdout.Overflowed);
+    }
+
     /// <summary>What a completed run gave.</summary>
     internal sealed record Run(int Pid, ExitStatus Status, string Stdout, string Stderr, bool InputWritten);
 }

@@ -14,10 +14,17 @@ internal static unsafe partial class LibC
     public const int EINTR = 4;
     public const int ECHILD = 10;
     public const int EAGAIN = 11;
+    public const int EISDIR = 21;
+    public const int EINVAL = 22;
     public const int EPIPE = 32;
+    public const int EOPNOTSUPP = 95;
     public const int ENOSYS = 38;
 
+    public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
+
+    /// <summary>__O_TMPFILE | O_DIRECTORY: an unnamed file in the given directory (Linux 3.11+).</summary>
+    public const int O_TMPFILE = 0x410000;
     public const int O_CLOEXEC = 0x80000;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
@@ -61,6 +68,9 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
 
     [LibraryImport(Library)]
     public static partial int posix_spawnp(int* pid, byte* file, void* fileActions, void* attr, byte** argv, byte** envp);
