@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using AotFaas.Execution.Native;
@@ -20,6 +21,7 @@ public sealed class ChildProcess : IDisposable
     private readonly RunWatch _watch;
     private int _stdin;
     private bool _stdinWatched;
+    private bool _stdinGrown;
 
     private ChildProcess(int pid, int stdin, RunWatch watch)
     {
@@ -93,11 +95,18 @@ public sealed class ChildProcess : IDisposable
     /// Writes <paramref name="data"/> to the program's stdin, waiting for room in the pipe as needed.
     /// Returns false when the program no longer reads its stdin (it closed it or exited), which is normal.
     /// </summary>
-    public async ValueTask<bool> WriteInputAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public ValueTask<bool> WriteInputAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => WriteInputAsync(new ReadOnlySequence<byte>(data), cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="data"/>, however many segments it has, with one writev(2) per pipe's worth.
+    /// Returns false when the program no longer reads its stdin (it closed it or exited), which is normal.
+    /// </summary>
+    public async ValueTask<bool> WriteInputAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
         {
-            nint written = WriteSome(data.Span);
+            nint written = WriteSome(data);
             if (written < 0)
             {
                 return false;
@@ -105,10 +114,12 @@ public sealed class ChildProcess : IDisposable
 
             if (written > 0)
             {
-                data = data[(int)written..];
+                data = data.Slice(written);
                 continue;
             }
 
+            // The pipe is full: a large input; a larger pipe means fewer wake-ups for the rest of it.
+            Pipes.Grow(ref _stdinGrown, _stdin);
             await WaitWritableAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -151,8 +162,8 @@ public sealed class ChildProcess : IDisposable
     /// <summary>Closes stdin. The process is not touched: end it first with <see cref="SignalGroup"/>.</summary>
     public void Dispose() => CloseInput();
 
-    /// <summary>One write(2): bytes written, 0 when the pipe is full, -1 when nobody reads it any more.</summary>
-    private unsafe nint WriteSome(ReadOnlySpan<byte> data)
+    /// <summary>One writev(2): bytes written, 0 when the pipe is full, -1 when nobody reads it any more.</summary>
+    private unsafe nint WriteSome(ReadOnlySequence<byte> data)
     {
         int fd = _stdin;
         if (fd < 0)
@@ -160,11 +171,30 @@ public sealed class ChildProcess : IDisposable
             return -1;
         }
 
-        fixed (byte* bytes = data)
+        LibC.IoVec* vectors = stackalloc LibC.IoVec[LibC.MaxIoVecs];
+        MemoryHandle[] pins = ArrayPool<MemoryHandle>.Shared.Rent(LibC.MaxIoVecs);
+        int count = 0;
+        try
         {
+            foreach (ReadOnlyMemory<byte> segment in data)
+            {
+                if (segment.IsEmpty)
+                {
+                    continue;
+                }
+
+                pins[count] = segment.Pin();
+                vectors[count].Base = (byte*)pins[count].Pointer;
+                vectors[count].Length = segment.Length;
+                if (++count == LibC.MaxIoVecs)
+                {
+                    break;
+                }
+            }
+
             while (true)
             {
-                nint written = LibC.write(fd, bytes, data.Length);
+                nint written = LibC.writev(fd, vectors, count);
                 if (written >= 0)
                 {
                     return written;
@@ -181,6 +211,16 @@ public sealed class ChildProcess : IDisposable
                     return -1;
                 }
             }
+        }
+        finally
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i].Dispose();
+                pins[i] = default;
+            }
+
+            ArrayPool<MemoryHandle>.Shared.Return(pins);
         }
     }
 
@@ -323,6 +363,7 @@ public sealed class ChildProcess : IDisposable
         private const int MaxReadsPerEvent = 16;
 
         private int _stdout = stdout;
+        private bool _stdoutGrown;
         private int _stderr = stderr;
         private int _pidfd = -1;
         private int _pending = 3;
@@ -421,13 +462,19 @@ public sealed class ChildProcess : IDisposable
         }
 
         /// <summary>Reads what is there; true at end of file (or an error that ends the pipe all the same).</summary>
-        private static bool Drain(int fd, OutputBuffer buffer)
+        private bool Drain(int fd, OutputBuffer buffer)
         {
             for (int i = 0; i < MaxReadsPerEvent; i++)
             {
                 nint read = buffer.ReadFrom(fd);
                 if (read > 0)
                 {
+                    if (i == MaxReadsPerEvent - 1 && fd == _stdout)
+                    {
+                        // Still data after many reads: a large output; a larger pipe means fewer wake-ups.
+                        Pipes.Grow(ref _stdoutGrown, fd);
+                    }
+
                     continue;
                 }
 

@@ -160,15 +160,7 @@ public static class FunctionRunner
         {
             try
             {
-                foreach (ReadOnlyMemory<byte> segment in buffer)
-                {
-                    if (!await child.WriteInputAsync(segment, stop).ConfigureAwait(false))
-                    {
-                        return false;
-                    }
-                }
-
-                return true;
+                return await child.WriteInputAsync(buffer, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {

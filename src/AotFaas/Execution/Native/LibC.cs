@@ -28,6 +28,7 @@ internal static unsafe partial class LibC
     public const int O_CLOEXEC = 0x80000;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
+    public const int F_SETPIPE_SZ = 1031;
 
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -65,6 +66,20 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial nint write(int fd, byte* buffer, nint count);
+
+    /// <summary>struct iovec: one buffer of a gathered write.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nint Length;
+    }
+
+    /// <summary>The most buffers one writev(2) takes here (Linux allows 1024).</summary>
+    public const int MaxIoVecs = 64;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial nint writev(int fd, IoVec* vectors, int count);
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
