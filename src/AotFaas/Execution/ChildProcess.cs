@@ -51,7 +51,8 @@ public sealed class ChildProcess : IDisposable
         OutputBuffer stdout,
         OutputBuffer stderr,
         string? workDir = null,
-        Action? onStdoutOverflow = null)
+        Action? onStdoutOverflow = null,
+        string? resolvedPath = null)
     {
         int* fds = stackalloc int[6] { -1, -1, -1, -1, -1, -1 };
         try
@@ -70,7 +71,7 @@ public sealed class ChildProcess : IDisposable
             SetNonBlocking(fds[2]);
             SetNonBlocking(fds[4]);
 
-            int pid = Spawn(executable, arguments, environment, workDir, fds[0], fds[3], fds[5]);
+            int pid = Spawn(executable, resolvedPath, arguments, environment, workDir, fds[0], fds[3], fds[5]);
             CloseAndClear(fds, 0);
             CloseAndClear(fds, 3);
             CloseAndClear(fds, 5);
@@ -244,7 +245,7 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
-    private static unsafe int Spawn(string executable, IReadOnlyList<string> arguments, ProcessEnvironment environment, string? workDir, int stdin, int stdout, int stderr)
+    private static unsafe int Spawn(string executable, string? resolvedPath, IReadOnlyList<string> arguments, ProcessEnvironment environment, string? workDir, int stdin, int stdout, int stderr)
     {
         byte* attr = stackalloc byte[LibC.SpawnAttrSize];
         byte* actions = stackalloc byte[LibC.FileActionsSize];
@@ -259,9 +260,10 @@ public sealed class ChildProcess : IDisposable
         }
 
         using var nativeArgv = new NativeStringArray(argv);
-        int fileLength = Encoding.UTF8.GetByteCount(executable);
+        string target = resolvedPath ?? executable;
+        int fileLength = Encoding.UTF8.GetByteCount(target);
         byte* file = stackalloc byte[fileLength + 1];
-        Encoding.UTF8.GetBytes(executable, new Span<byte>(file, fileLength));
+        Encoding.UTF8.GetBytes(target, new Span<byte>(file, fileLength));
         file[fileLength] = 0;
 
         Check(LibC.posix_spawnattr_init(attr), executable);
@@ -284,7 +286,9 @@ public sealed class ChildProcess : IDisposable
             }
 
             int pid;
-            int error = LibC.posix_spawnp(&pid, file, actions, attr, nativeArgv.Pointer, environment.Pointer);
+            int error = resolvedPath is null
+                ? LibC.posix_spawnp(&pid, file, actions, attr, nativeArgv.Pointer, environment.Pointer)
+                : LibC.posix_spawn(&pid, file, actions, attr, nativeArgv.Pointer, environment.Pointer);
             if (error != 0)
             {
                 throw workDir is not null && !Directory.Exists(workDir)

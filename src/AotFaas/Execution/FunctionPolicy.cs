@@ -18,7 +18,11 @@ public sealed class FunctionPolicy
         int inflight = proc.MaxInflight ?? limits.MaxInflight;
         Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
         Environment = ProcessEnvironment.ForFunction(proc, serverEnvironment);
+        Executable = new ExecutablePath(proc.Executable, serverEnvironment("PATH"));
     }
+
+    /// <summary>Where the program is, looked up on PATH once.</summary>
+    public ExecutablePath Executable { get; }
 
     public Proc Proc { get; }
 

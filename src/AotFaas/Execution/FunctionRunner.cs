@@ -34,7 +34,7 @@ public static class FunctionRunner
         ChildProcess child;
         try
         {
-            child = ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, () => stopper?.OutputTooLarge());
+            child = Start(policy, stdout, stderr, () => stopper?.OutputTooLarge());
         }
         catch
         {
@@ -84,6 +84,22 @@ public static class FunctionRunner
                 stderr.Dispose();
                 throw;
             }
+        }
+    }
+
+    private static ChildProcess Start(FunctionPolicy policy, OutputBuffer stdout, OutputBuffer stderr, Action onOverflow)
+    {
+        Proc proc = policy.Proc;
+        string? resolved = policy.Executable.Resolved;
+        try
+        {
+            return ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, onOverflow, resolved);
+        }
+        catch (SpawnException) when (resolved is not null && resolved != proc.Executable)
+        {
+            // The file found on PATH earlier is gone or changed: search again.
+            policy.Executable.Forget();
+            return ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved);
         }
     }
 

@@ -91,6 +91,14 @@ internal static unsafe partial class LibC
     public static partial int posix_spawnp(int* pid, byte* file, void* fileActions, void* attr, byte** argv, byte** envp);
 
     [LibraryImport(Library)]
+    public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
+
+    public const int X_OK = 1;
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
+
+    [LibraryImport(Library)]
     public static partial int posix_spawnattr_init(void* attr);
 
     [LibraryImport(Library)]
