@@ -17,7 +17,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
 {
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;
-    private const int ScratchSize = 1024 * 1024;
+    private const int ScratchSize = 256 * 1024;
 
     // Where bytes headed for the file, or past the limit, are read first; only the I/O loop's thread reads into it.
     [ThreadStatic]
