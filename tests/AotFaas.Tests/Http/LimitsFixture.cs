@@ -1,14 +1,12 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
-using AotFaas.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Http;
 
 /// <summary>A server whose functions set the run-safety options, with a short kill grace.</summary>
 public sealed class LimitsFixture : IAsyncLifetime
 {
-    private FaasServer? _server;
+    private TestServer? _server;
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -52,16 +50,12 @@ public sealed class LimitsFixture : IAsyncLifetime
             new("head", "head", ["-c", "10"], maxQueue: 1000),
             new("missing", "/nonexistent/program", []),
         ];
-        Dictionary<string, Proc> functions = procs.ToDictionary(p => p.FuncName);
-        var options = new ServerOptions("http://127.0.0.1:0") { Limits = new RunLimits { KillGrace = TimeSpan.FromMilliseconds(300) } };
-        _server = new FaasServer(options, name => functions.GetValueOrDefault(name), NullLoggerFactory.Instance, name => ServerEnvironment.GetValueOrDefault(name));
-        await _server.StartAsync();
-        Client = new HttpClient { BaseAddress = new Uri(_server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+        _server = await TestServer.StartAsync(procs, new RunLimits { KillGrace = TimeSpan.FromMilliseconds(300) }, name => ServerEnvironment.GetValueOrDefault(name));
+        Client = _server.Client;
     }
 
     public async Task DisposeAsync()
     {
-        Client.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync();

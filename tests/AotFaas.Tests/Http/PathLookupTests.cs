@@ -1,7 +1,5 @@
 using System.Net;
 using AotFaas.Functions;
-using AotFaas.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Http;
 
@@ -11,21 +9,19 @@ public sealed class PathLookupTests : IAsyncLifetime
 {
     private readonly string _first = Directory.CreateTempSubdirectory("aotfaas-path-a-").FullName;
     private readonly string _second = Directory.CreateTempSubdirectory("aotfaas-path-b-").FullName;
-    private FaasServer? _server;
+    private TestServer? _server;
     private HttpClient _client = null!;
 
     public async Task InitializeAsync()
     {
         var tool = new Proc("tool", "aotfaas-test-tool", []);
         string path = $"{_first}:{_second}:/usr/bin:/bin";
-        _server = new FaasServer(new ServerOptions("http://127.0.0.1:0"), name => name == "tool" ? tool : null, NullLoggerFactory.Instance, name => name == "PATH" ? path : null);
-        await _server.StartAsync();
-        _client = new HttpClient { BaseAddress = new Uri(_server.Urls.Single()) };
+        _server = await TestServer.StartAsync([tool], environment: name => name == "PATH" ? path : null);
+        _client = _server.Client;
     }
 
     public async Task DisposeAsync()
     {
-        _client.Dispose();
         await _server!.DisposeAsync();
         Directory.Delete(_first, recursive: true);
         Directory.Delete(_second, recursive: true);

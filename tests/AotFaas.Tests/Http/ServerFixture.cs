@@ -1,6 +1,4 @@
 using AotFaas.Functions;
-using AotFaas.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Http;
 
@@ -11,7 +9,7 @@ namespace AotFaas.Tests.Http;
 public sealed class ServerFixture : IAsyncLifetime
 {
     private readonly string _notExecutable = Path.Combine(Path.GetTempPath(), "aotfaas-noexec-" + Guid.NewGuid().ToString("N"));
-    private FaasServer? _server;
+    private TestServer? _server;
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -38,15 +36,12 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await File.WriteAllTextAsync(_notExecutable, "#!/bin/sh\necho hi\n");
-        IReadOnlyDictionary<string, Proc> functions = Functions(_notExecutable);
-        _server = new FaasServer(new ServerOptions("http://127.0.0.1:0"), name => functions.GetValueOrDefault(name), NullLoggerFactory.Instance);
-        await _server.StartAsync();
-        Client = new HttpClient { BaseAddress = new Uri(_server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+        _server = await TestServer.StartAsync(Functions(_notExecutable).Values);
+        Client = _server.Client;
     }
 
     public async Task DisposeAsync()
     {
-        Client.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync();
