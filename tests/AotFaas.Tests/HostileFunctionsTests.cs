@@ -17,36 +17,11 @@ public class HostileFunctionsTests(LimitsFixture server) : IClassFixture<LimitsF
     private Task<HttpResponseMessage> PostAsync(string function, byte[] body)
         => Client.PostAsync("/function/" + function, new ByteArrayContent(body));
 
-    private Dictionary<string, int> _kindsBefore = [];
+    private readonly CleanCheck _clean = new(server.Client);
 
-    private async Task<int> BaselineAsync()
-    {
-        (await PostAsync("cat", "warm-up"u8.ToArray())).Dispose();
-        _kindsBefore = ProcessTable.DescriptorKinds();
-        return ProcessTable.OpenRunDescriptors();
-    }
+    private Task<int> BaselineAsync() => _clean.BaselineAsync();
 
-    private string KindsChanged()
-    {
-        Dictionary<string, int> now = ProcessTable.DescriptorKinds();
-        return string.Join(", ", now.Keys.Union(_kindsBefore.Keys)
-            .Where(k => now.GetValueOrDefault(k) != _kindsBefore.GetValueOrDefault(k))
-            .Select(k => $"{k}: {_kindsBefore.GetValueOrDefault(k)} -> {now.GetValueOrDefault(k)}"));
-    }
-
-    private async Task AssertCleanAsync(int descriptorsBefore)
-    {
-        for (int i = 0; i < 100 && ProcessTable.ChildrenOf(Environment.ProcessId).Length > 0; i++)
-        {
-            await Task.Delay(20);
-        }
-
-        Assert.True(ProcessTable.ChildrenOf(Environment.ProcessId).Length == 0, ProcessTable.DescribeChildren());
-        int after = await ProcessTable.SettledDescriptorsAsync(atMost: descriptorsBefore, runDescriptorsOnly: true);
-        Assert.True(after <= descriptorsBefore, $"{descriptorsBefore} pipes and pidfds before, {after} after: {KindsChanged()}");
-        using HttpResponseMessage response = await PostAsync("cat", "still here"u8.ToArray());
-        Assert.Equal("still here", await response.Content.ReadAsStringAsync());
-    }
+    private Task AssertCleanAsync(int descriptorsBefore) => _clean.AssertCleanAsync(descriptorsBefore);
 
     [Fact]
     public async Task Writing_100_MiB_to_stderr_before_reading_stdin_still_answers()

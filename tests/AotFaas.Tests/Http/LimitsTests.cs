@@ -4,9 +4,15 @@ using System.Text;
 
 namespace AotFaas.Tests.Http;
 
-/// <summary>Timeouts, admission, body and output limits, environment and working directory, over a real socket.</summary>
+/// <summary>
+/// Timeouts, admission, body and output limits, environment and working directory, over a real socket.
+/// Run alone, so that the hostile ones can check afterwards that nothing was left behind.
+/// </summary>
+[Collection(nameof(LeakTests))]
 public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
 {
+    private readonly CleanCheck _clean = new(server.Client);
+
     private HttpClient Client => server.Client;
 
     private Task<HttpResponseMessage> PostAsync(string function, string body = "x")
@@ -15,17 +21,22 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
     [Fact]
     public async Task A_run_past_its_timeout_is_stopped_and_answered_504()
     {
+        int before = await _clean.BaselineAsync();
+
         var clock = Stopwatch.StartNew();
         using HttpResponseMessage response = await PostAsync("sleeper");
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("'sleeper' timed out after 300ms and was stopped\n", await response.Content.ReadAsStringAsync());
         Assert.InRange(clock.ElapsedMilliseconds, 250, 5000);
+        await _clean.AssertCleanAsync(before);
     }
 
     [Fact]
     public async Task A_timeout_ends_the_programs_children_too()
     {
+        int before = await _clean.BaselineAsync();
+
         using HttpResponseMessage response = await PostAsync("family");
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
@@ -35,26 +46,34 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
         {
             Assert.True(await ProcessTable.IsGoneAsync(pid), $"grandchild {pid} still runs");
         }
+
+        await _clean.AssertCleanAsync(before);
     }
 
     [Fact]
     public async Task A_program_that_ignores_SIGTERM_is_killed_after_the_grace()
     {
+        int before = await _clean.BaselineAsync();
+
         var clock = Stopwatch.StartNew();
         using HttpResponseMessage response = await PostAsync("stubborn");
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.InRange(clock.ElapsedMilliseconds, 550, 5000);
         Assert.True(await ProcessTable.IsGoneAsync((await server.PidsAsync("stubborn.pid"))[0]));
+        await _clean.AssertCleanAsync(before);
     }
 
     [Fact]
     public async Task What_a_program_leaves_running_in_its_group_is_ended_when_it_exits()
     {
+        int before = await _clean.BaselineAsync();
+
         using HttpResponseMessage response = await PostAsync("orphans");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True(await ProcessTable.IsGoneAsync((await server.PidsAsync("orphans.pid"))[0]), "the background sleep still runs");
+        await _clean.AssertCleanAsync(before);
     }
 
     [Fact]
@@ -89,6 +108,8 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
     [Fact]
     public async Task Two_hundred_concurrent_requests_on_max_inflight_2_each_get_an_answer()
     {
+        int before = await _clean.BaselineAsync();
+
         HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => PostAsync("pair")));
 
         Assert.All(responses, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.TooManyRequests }));
@@ -97,6 +118,8 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
         {
             response.Dispose();
         }
+
+        await _clean.AssertCleanAsync(before);
     }
 
     [Fact]
