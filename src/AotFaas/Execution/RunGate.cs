@@ -22,64 +22,142 @@ public enum Admission
 /// <summary>
 /// Admission for one function: at most <c>max-inflight</c> runs at a time, at most <c>max-queue</c>
 /// requests waiting for a slot (first come, first served, each until its own deadline), and a
-/// server-wide cap shared by every function. Nothing waits without a bound.
+/// server-wide cap shared by every function. Nothing waits without a bound. A freed slot goes
+/// straight to the first waiter, which goes on on the thread that freed it (its own response is
+/// written by then), saving a thread-pool hand-off per queued request.
 /// </summary>
 public sealed class RunGate(int maxInflight, int maxQueue, SemaphoreSlim total)
 {
-    private readonly SemaphoreSlim _slots = new(maxInflight, maxInflight);
-    private int _waiting;
+    private readonly object _lock = new();
+    private readonly LinkedList<Waiter> _queue = new();
+    private int _running;
 
     public int MaxInflight { get; } = maxInflight;
 
     public int MaxQueue { get; } = maxQueue;
 
     /// <summary>Runs in flight now.</summary>
-    public int Running => MaxInflight - _slots.CurrentCount;
+    public int Running => Volatile.Read(ref _running);
 
     /// <summary>Requests waiting for a slot now.</summary>
-    public int Waiting => Volatile.Read(ref _waiting);
+    public int Waiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Count;
+            }
+        }
+    }
 
     /// <summary>Takes a slot, waiting up to <paramref name="wait"/> in the queue when there is room in it.</summary>
     public async ValueTask<Admission> EnterAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
-        if (!_slots.Wait(0))
+        Waiter? waiter = null;
+        lock (_lock)
         {
-            if (Interlocked.Increment(ref _waiting) > MaxQueue)
+            if (_running < MaxInflight)
             {
-                Interlocked.Decrement(ref _waiting);
+                _running++;
+            }
+            else if (_queue.Count >= MaxQueue)
+            {
                 return Admission.QueueFull;
             }
+            else
+            {
+                waiter = new Waiter(this);
+                waiter.Node = _queue.AddLast(waiter);
+            }
+        }
 
-            try
+        if (waiter is not null)
+        {
+            Admission waited = await WaitAsync(waiter, wait, cancellationToken).ConfigureAwait(false);
+            if (waited != Admission.Admitted)
             {
-                if (!await _slots.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
-                {
-                    return Admission.TimedOut;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                return Admission.Canceled;
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _waiting);
+                return waited;
             }
         }
 
         if (!total.Wait(0))
         {
-            _slots.Release();
+            Exit(releaseTotal: false);
             return Admission.ServerFull;
         }
 
         return Admission.Admitted;
     }
 
-    /// <summary>Gives back the slot of an admitted request.</summary>
-    public void Exit()
+    /// <summary>Gives back the slot of an admitted request: to the first waiter if there is one.</summary>
+    public void Exit() => Exit(releaseTotal: true);
+
+    private void Exit(bool releaseTotal)
     {
-        total.Release();
-        _slots.Release();
+        if (releaseTotal)
+        {
+            total.Release();
+        }
+
+        Waiter? next = null;
+        lock (_lock)
+        {
+            if (_queue.First is LinkedListNode<Waiter> first)
+            {
+                // The slot passes to the first waiter: _running stays as it is.
+                _queue.RemoveFirst();
+                next = first.Value;
+                next.Node = null;
+            }
+            else
+            {
+                _running--;
+            }
+        }
+
+        next?.Admit();
+    }
+
+    private async ValueTask<Admission> WaitAsync(Waiter waiter, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(wait);
+        using (deadline.Token.UnsafeRegister(static state => ((Waiter)state!).Gate.GiveUp((Waiter)state!), waiter))
+        {
+            if (await waiter.Task.ConfigureAwait(false))
+            {
+                return Admission.Admitted;
+            }
+        }
+
+        return cancellationToken.IsCancellationRequested ? Admission.Canceled : Admission.TimedOut;
+    }
+
+    /// <summary>The waiter's deadline or client went: leave the queue, unless a slot was handed over first.</summary>
+    private void GiveUp(Waiter waiter)
+    {
+        lock (_lock)
+        {
+            if (waiter.Node is null)
+            {
+                return;
+            }
+
+            _queue.Remove(waiter.Node);
+            waiter.Node = null;
+        }
+
+        waiter.TrySetResult(false);
+    }
+
+    /// <summary>One queued request; its continuation runs where the slot is handed over.</summary>
+    private sealed class Waiter(RunGate gate) : TaskCompletionSource<bool>(TaskCreationOptions.None)
+    {
+        public RunGate Gate { get; } = gate;
+
+        public LinkedListNode<Waiter>? Node { get; set; }
+
+        public void Admit() => TrySetResult(true);
     }
 }
