@@ -102,7 +102,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
             return;
         }
 
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(256 * 1024);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             for (long offset = 0; offset < _inFile;)
