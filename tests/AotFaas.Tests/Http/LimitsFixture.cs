@@ -31,6 +31,8 @@ public sealed class LimitsFixture : IAsyncLifetime
             new("family", "sh", ["-c", $"sleep 600 & echo $! > {Scratch}/family.pids; sleep 600 & echo $! >> {Scratch}/family.pids; wait"], timeoutMilliseconds: 300),
             new("stubborn", "sh", ["-c", $"trap '' TERM; echo $$ > {Scratch}/stubborn.pid; while :; do sleep 0.05; done"], timeoutMilliseconds: 300),
             new("orphans", "sh", ["-c", $"sleep 600 > /dev/null 2>&1 & echo $! > {Scratch}/orphans.pid"]),
+            // A grandchild blocked writing to a full pipe: `yes` into a `sleep` that never reads.
+            new("blocked", "sh", ["-c", $"sh -c 'echo $$ > {Scratch}/blocked.pid; exec yes' | sleep 600 & wait"], timeoutMilliseconds: 300),
             new("slow", "sleep", ["1"], maxInflight: 1, maxQueue: 0),
             new("queued", "sleep", ["5"], maxInflight: 1, maxQueue: 5, timeoutMilliseconds: 400),
             new("small", "cat", [], maxBody: 1024),

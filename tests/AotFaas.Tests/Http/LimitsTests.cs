@@ -51,6 +51,19 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
     }
 
     [Fact]
+    public async Task A_timeout_ends_a_grandchild_blocked_writing_to_a_full_pipe()
+    {
+        int before = await _clean.BaselineAsync();
+
+        using HttpResponseMessage response = await PostAsync("blocked");
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        int writer = (await server.PidsAsync("blocked.pid"))[0];
+        Assert.True(await ProcessTable.IsGoneAsync(writer), $"the blocked writer {writer} still runs");
+        await _clean.AssertCleanAsync(before);
+    }
+
+    [Fact]
     public async Task A_program_that_ignores_SIGTERM_is_killed_after_the_grace()
     {
         int before = await _clean.BaselineAsync();
