@@ -7,6 +7,9 @@ namespace AotFaas.Execution;
 /// <summary>A temporary file that never has a name left behind: deleted however the server ends.</summary>
 internal static class TemporaryFile
 {
+    /// <summary>The name a fallback file has for the moment between its creation and its unlinking.</summary>
+    public const string SpillPrefix = "aotfaas-spill-";
+
     /// <summary>
     /// Opens an unnamed file in the temporary folder (<c>$TMPDIR</c> or <c>/tmp</c>) with <c>O_TMPFILE</c>;
     /// where the file system cannot, a named file that is unlinked as soon as it is open.
@@ -26,7 +29,7 @@ internal static class TemporaryFile
             throw new IOException($"cannot create a temporary file in {folder}: {Marshal.GetPInvokeErrorMessage(errno)}");
         }
 
-        string path = Path.Combine(folder, "aotfaas-" + Guid.NewGuid().ToString("N"));
+        string path = Path.Combine(folder, SpillPrefix + Guid.NewGuid().ToString("N"));
         SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
         File.Delete(path);
         return handle;

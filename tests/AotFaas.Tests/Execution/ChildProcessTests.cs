@@ -203,7 +203,7 @@ public class ChildProcessTests
     {
         byte[] input = new byte[3 * 1024 * 1024];
         new Random(5).NextBytes(input);
-        string[] namedBefore = Directory.GetFiles(Path.GetTempPath(), "aotfaas-*");
+        string[] namedBefore = Directory.GetFiles(Path.GetTempPath(), TemporaryFile.SpillPrefix + "*");
         using var stdout = new OutputBuffer(limit: long.MaxValue, memoryLimit: 256 * 1024);
         using var stderr = new OutputBuffer();
         using (ChildProcess child = ChildProcess.Start("cat", [], Environment, stdout, stderr))
@@ -219,7 +219,7 @@ public class ChildProcessTests
         using var copy = new MemoryStream();
         await stdout.CopyToAsync(copy, CancellationToken.None);
         Assert.True(input.AsSpan().SequenceEqual(copy.ToArray()));
-        Assert.Equal(namedBefore, Directory.GetFiles(Path.GetTempPath(), "aotfaas-*"));
+        Assert.Equal(namedBefore, Directory.GetFiles(Path.GetTempPath(), TemporaryFile.SpillPrefix + "*"));
     }
 
     [Fact]
