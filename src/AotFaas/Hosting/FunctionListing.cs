@@ -1,9 +1,11 @@
+using System.Globalization;
 using System.Text;
 using AotFaas.Functions;
+using AotFaas.Shared;
 
 namespace AotFaas.Hosting;
 
-/// <summary>The text of <c>--list</c>: the compiled functions, written as the manifest writes them.</summary>
+/// <summary>The text of <c>--list</c>: the compiled functions, written as the manifest writes them, options included.</summary>
 public static class FunctionListing
 {
     public static string Format(IEnumerable<Proc> functions)
@@ -12,12 +14,29 @@ public static class FunctionListing
         foreach (Proc proc in functions)
         {
             text.Append(proc.FuncName).Append(": ").Append(proc.CommandLine).Append('\n');
-            if (proc.ContentType is not null)
+            Option(text, "content-type", proc.ContentType);
+            Option(text, "timeout", proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null);
+            Option(text, "max-inflight", proc.MaxInflight?.ToString(CultureInfo.InvariantCulture));
+            Option(text, "max-queue", proc.MaxQueue?.ToString(CultureInfo.InvariantCulture));
+            Option(text, "max-body", proc.MaxBody is long body ? Quantity.FormatSize(body) : null);
+            Option(text, "max-output", proc.MaxOutput is long output ? Quantity.FormatSize(output) : null);
+            foreach (string entry in proc.Env)
             {
-                text.Append("  content-type: ").Append(proc.ContentType).Append('\n');
+                Option(text, "env", entry);
             }
+
+            Option(text, "pass-env", proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv));
+            Option(text, "workdir", proc.WorkDir);
         }
 
         return text.ToString();
+    }
+
+    private static void Option(StringBuilder text, string key, string? value)
+    {
+        if (value is not null)
+        {
+            text.Append("  ").Append(key).Append(": ").Append(value).Append('\n');
+        }
     }
 }

@@ -18,6 +18,21 @@ public class FunctionListingTests
     }
 
     [Fact]
+    public void The_listing_shows_every_option_a_function_sets()
+    {
+        Proc[] functions =
+        [
+            new("limited", "sleep", ["1"], timeoutMilliseconds: 1500, maxInflight: 2, maxQueue: 0, maxBody: 64 * 1024, maxOutput: 1 << 20,
+                env: ["A=1", "B=two words"], passEnv: ["TZ", "REGION"], workDir: "/srv"),
+        ];
+
+        Assert.Equal(
+            "limited: sleep 1\n  timeout: 1500ms\n  max-inflight: 2\n  max-queue: 0\n  max-body: 64KiB\n  max-output: 1MiB\n"
+            + "  env: A=1\n  env: B=two words\n  pass-env: TZ, REGION\n  workdir: /srv\n",
+            FunctionListing.Format(functions));
+    }
+
+    [Fact]
     public void The_repository_manifest_is_compiled_into_the_table()
     {
         Proc greet = Assert.IsType<Proc>(FunctionTable.GetProcByFuncName("greet"));
