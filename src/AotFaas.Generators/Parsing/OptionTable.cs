@@ -39,72 +39,41 @@ namespace AotFaas.Generators.Parsing
         /// <summary>Checks <paramref name="value"/> and stores it; returns why it is wrong, or null.</summary>
         public static string? Apply(string key, string value, ref FunctionOptions options)
         {
-            string? error;
             switch (key)
             {
                 case ContentType:
-                    error = MediaType.Validate(value);
-                    if (error is null)
-                    {
-                        options = options with { ContentType = value };
-                    }
-
-                    return error;
+                    return Set(MediaType.Validate(value), ref options, o => o with { ContentType = value });
                 case Timeout:
-                    error = Quantity.ParseDuration(value, out long milliseconds);
-                    if (error is null)
-                    {
-                        options = options with { TimeoutMilliseconds = milliseconds };
-                    }
-
-                    return error;
+                    return Set(Quantity.ParseDuration(value, out long milliseconds), ref options, o => o with { TimeoutMilliseconds = milliseconds });
                 case MaxInflight:
-                    error = Quantity.ParseCount(value, 1, MaxInflightLimit, out int inflight);
-                    if (error is null)
-                    {
-                        options = options with { MaxInflight = inflight };
-                    }
-
-                    return error;
+                    return Set(Quantity.ParseCount(value, 1, MaxInflightLimit, out int inflight), ref options, o => o with { MaxInflight = inflight });
                 case MaxQueue:
-                    error = Quantity.ParseCount(value, 0, MaxQueueLimit, out int queue);
-                    if (error is null)
-                    {
-                        options = options with { MaxQueue = queue };
-                    }
-
-                    return error;
+                    return Set(Quantity.ParseCount(value, 0, MaxQueueLimit, out int queue), ref options, o => o with { MaxQueue = queue });
                 case MaxBody:
-                    error = Quantity.ParseSize(value, out long body);
-                    if (error is null)
-                    {
-                        options = options with { MaxBody = body };
-                    }
-
-                    return error;
+                    return Set(Quantity.ParseSize(value, out long body), ref options, o => o with { MaxBody = body });
                 case MaxOutput:
-                    error = Quantity.ParseSize(value, out long output);
-                    if (error is null)
-                    {
-                        options = options with { MaxOutput = output };
-                    }
-
-                    return error;
+                    return Set(Quantity.ParseSize(value, out long output), ref options, o => o with { MaxOutput = output });
                 case Env:
                     return ApplyEnv(value, ref options);
                 case PassEnv:
                     return ApplyPassEnv(value, ref options);
                 case WorkDir:
-                    if (value.IndexOf('\0') >= 0)
-                    {
-                        return "a directory name cannot hold a NUL character";
-                    }
-
-                    options = options with { WorkDir = value };
-                    return null;
+                    string? error = value.IndexOf('\0') >= 0 ? "a directory name cannot hold a NUL character" : null;
+                    return Set(error, ref options, o => o with { WorkDir = value });
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
+        }
+
+        /// <summary>Applies <paramref name="change"/> when the value was valid (<paramref name="error"/> is null); returns the error.</summary>
+        private static string? Set(string? error, ref FunctionOptions options, Func<FunctionOptions, FunctionOptions> change)
+        {
+            if (error is null)
+            {
+                options = change(options);
+            }
+
+            return error;
         }
 
         private static string? ApplyEnv(string value, ref FunctionOptions options)
