@@ -49,6 +49,10 @@ void OnSignal(PosixSignalContext context)
 using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
+// The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
+// start both while Kestrel binds, on the other core, instead of on the first request's path.
+FaasServer.WarmUpInBackground();
+
 try
 {
     await server.StartAsync();

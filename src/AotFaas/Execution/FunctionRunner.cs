@@ -20,6 +20,13 @@ public static class FunctionRunner
     /// </summary>
     public static readonly TimeSpan InputDrainTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Starts the I/O loop and the runtime's timer thread, both of which every run needs.</summary>
+    public static void WarmUp()
+    {
+        _ = IoLoop.Instance;
+        using var timer = new CancellationTokenSource(TimeSpan.FromDays(1));
+    }
+
     /// <summary>
     /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it
     /// when <paramref name="timeout"/> passes or its stdout passes its limit.
