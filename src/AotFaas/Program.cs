@@ -51,7 +51,7 @@ using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal
 
 // The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
 // start both while Kestrel binds, on the other core, instead of on the first request's path.
-FaasServer.WarmUpInBackground();
+server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName));
 
 try
 {

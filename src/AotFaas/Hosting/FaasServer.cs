@@ -18,6 +18,7 @@ public sealed class FaasServer : IAsyncDisposable
 {
     private readonly KestrelServer _kestrel;
     private readonly FaasApplication _application;
+    private readonly FunctionCatalog _catalog;
 
     /// <param name="options">Where to listen and the run limits.</param>
     /// <param name="functions">Finds a function by name (the generated <c>FunctionTable.GetProcByFuncName</c>).</param>
@@ -42,13 +43,30 @@ public sealed class FaasServer : IAsyncDisposable
             addresses.Add(url);
         }
 
-        var catalog = new FunctionCatalog(functions, options.Limits, serverEnvironment ?? Environment.GetEnvironmentVariable);
-        _application = new FaasApplication(new FunctionEndpoint(catalog, loggerFactory.CreateLogger<FunctionEndpoint>()));
+        _catalog = new FunctionCatalog(functions, options.Limits, serverEnvironment ?? Environment.GetEnvironmentVariable);
+        _application = new FaasApplication(new FunctionEndpoint(_catalog, loggerFactory.CreateLogger<FunctionEndpoint>()));
     }
 
-    /// <summary>Starts, on a thread of its own, what the first run would otherwise start on its path.</summary>
-    public static void WarmUpInBackground()
-        => new Thread(static () => FunctionRunner.WarmUp()) { IsBackground = true, Name = "aotfaas warm-up" }.UnsafeStart();
+    /// <summary>
+    /// Prepares, on a thread of its own, what the first run would otherwise prepare on its path: the I/O
+    /// loop, the timer thread, and each of <paramref name="functionNames"/>' policy and program path.
+    /// </summary>
+    public void WarmUpInBackground(IEnumerable<string> functionNames)
+    {
+        var thread = new Thread(() =>
+        {
+            FunctionRunner.WarmUp();
+            foreach (string name in functionNames)
+            {
+                _ = _catalog.Find(name)?.Executable.Resolved;
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "aotfaas warm-up",
+        };
+        thread.UnsafeStart();
+    }
 
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>
     public IReadOnlyList<string> Urls => [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
