@@ -1,6 +1,7 @@
 /* Cold start: time from exec of the server to the first correct 200 from POST /function/cat,
  * polled with a raw socket about every millisecond (a curl loop costs ~6 ms a try here).
- * Usage: coldstart RUNS PORT BINARY [ARGS...]; prints each run's milliseconds, one per line. */
+ * Usage: coldstart RUNS PORT BINARY [ARGS...]; prints one line per run: the milliseconds to the
+ * first 200, then to the first accepted connection (the server listening). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,13 +26,14 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* One try: 1 when the server answered 200 with the body echoed. */
-static int try_request(int port) {
+/* One try: 1 when the server answered 200 with the body echoed; *connected_at is set when it accepted. */
+static int try_request(int port, double *connected_at) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
   int ok = 0;
   if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+    *connected_at = now_ms();
     const char *req = "POST /function/cat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nprobe";
     struct timeval tv = {.tv_sec = 5};
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -61,9 +63,12 @@ int main(int argc, char **argv) {
     double start = now_ms();
     int rc = posix_spawn(&pid, argv[3], &fa, NULL, argv + 3, environ);
     if (rc) { fprintf(stderr, "spawn %s: %s\n", argv[3], strerror(rc)); return 1; }
-    double elapsed = -1;
+    double elapsed = -1, listening = -1;
     while (now_ms() - start < 10000) {
-      if (try_request(port)) { elapsed = now_ms() - start; break; }
+      double connected_at = -1;
+      int ok = try_request(port, &connected_at);
+      if (connected_at >= 0 && listening < 0) listening = connected_at - start;
+      if (ok) { elapsed = now_ms() - start; break; }
       int status;
       if (waitpid(pid, &status, WNOHANG) == pid) { fprintf(stderr, "server exited early\n"); return 1; }
       struct timespec pause = {0, 1000000};
@@ -73,7 +78,7 @@ int main(int argc, char **argv) {
     int status;
     waitpid(pid, &status, 0);
     if (elapsed < 0) { fprintf(stderr, "no 200 within 10 s\n"); return 1; }
-    printf("%.2f\n", elapsed);
+    printf("%.2f %.2f\n", elapsed, listening);
     fflush(stdout);
   }
   return 0;
