@@ -20,12 +20,8 @@ public sealed unsafe class ProcessEnvironment
         }
 
         entries.Sort(StringComparer.Ordinal);
-        Variables = entries;
         _block = new NativeStringArray(entries.ToArray());
     }
-
-    /// <summary>The entries, <c>NAME=value</c>, sorted.</summary>
-    public IReadOnlyList<string> Variables { get; }
 
     internal byte** Pointer => _block.Pointer;
 

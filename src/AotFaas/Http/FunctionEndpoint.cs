@@ -40,7 +40,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         if (!LimitBody(context, policy))
         {
             Log.Rejected(logger, function, StatusCodes.Status413PayloadTooLarge, "Content-Length over max-body");
-            await WriteTextAsync(context, StatusCodes.Status413PayloadTooLarge, $"request body too large: the limit of '{function}' is {Quantity.FormatSize(policy.MaxBody)}");
+            await WriteTextAsync(context, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
             return;
         }
 
@@ -56,7 +56,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 await WriteTextAsync(context, StatusCodes.Status429TooManyRequests, busy);
                 return;
             case Admission.TimedOut:
-                string waited = $"'{function}' timed out after {Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds)} waiting for a free slot";
+                string waited = $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot";
                 Log.Rejected(logger, function, StatusCodes.Status504GatewayTimeout, waited);
                 await WriteTextAsync(context, StatusCodes.Status504GatewayTimeout, waited);
                 return;
@@ -110,7 +110,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         {
             // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
             string reason = e.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? $"request body too large: the limit of '{function}' is {Quantity.FormatSize(policy.MaxBody)}"
+                ? BodyTooLarge(policy)
                 : "the request body could not be read";
             Log.Rejected(logger, function, e.StatusCode, reason);
             await WriteTextAsync(context, e.StatusCode, reason);
@@ -129,7 +129,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             {
                 case RunOutcome.TimedOut:
                     Log.Invocation(logger, function, StatusCodes.Status504GatewayTimeout, "timed out, " + result.Status, milliseconds);
-                    await WriteTextAsync(context, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds)} and was stopped");
+                    await WriteTextAsync(context, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
                     return;
                 case RunOutcome.OutputTooLarge:
                     Log.Invocation(logger, function, StatusCodes.Status502BadGateway, "stdout over max-output, " + result.Status, milliseconds);
@@ -196,6 +196,11 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             // The client went away while the response was being written; nothing is left to do.
         }
     }
+
+    private static string BodyTooLarge(FunctionPolicy policy)
+        => $"request body too large: the limit of '{policy.Proc.FuncName}' is {Quantity.FormatSize(policy.MaxBody)}";
+
+    private static string TimeoutText(FunctionPolicy policy) => Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds);
 
     private static Task WriteTextAsync(HttpContext context, int status, string message)
     {

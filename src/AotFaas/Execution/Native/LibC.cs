@@ -18,7 +18,6 @@ internal static unsafe partial class LibC
     public const int EINVAL = 22;
     public const int EPIPE = 32;
     public const int EOPNOTSUPP = 95;
-    public const int ENOSYS = 38;
 
     public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
@@ -42,8 +41,6 @@ internal static unsafe partial class LibC
     public const int EPOLL_CTL_MOD = 3;
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;
-    public const uint EPOLLERR = 0x008;
-    public const uint EPOLLHUP = 0x010;
     public const uint EPOLLONESHOT = 1u << 30;
     public const int EPOLL_CLOEXEC = 0x80000;
 
