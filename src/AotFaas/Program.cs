@@ -3,6 +3,7 @@ using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
 using AotFaas.Logging;
+using AotFaas.Security;
 
 // aotfaas: serves the functions that AotFaas.Generators compiled from functions.faas.
 ServerOptions options;
@@ -26,6 +27,19 @@ if (options.ListFunctions)
 {
     Console.Out.Write(FunctionListing.Format(FunctionTable.All));
     return 0;
+}
+
+// Fail closed: a function that checks requests against a secret must not serve without it.
+IReadOnlyList<string> missingSecrets = FunctionAuth.MissingSecrets(FunctionTable.All, Environment.GetEnvironmentVariable);
+if (missingSecrets.Count > 0)
+{
+    foreach (string missing in missingSecrets)
+    {
+        Console.Error.WriteLine($"aotfaas: {missing}");
+    }
+
+    Console.Error.WriteLine("aotfaas: refusing to start: set the variables above, or remove the functions' auth option");
+    return 1;
 }
 
 using var logging = new LineLoggerProvider(Console.OpenStandardOutput());

@@ -86,6 +86,11 @@ namespace AotFaas.Generators.Diagnostics
             DiagnosticSeverity.Warning,
             isEnabledByDefault: true);
 
+        public static readonly DiagnosticDescriptor LiteralSecret = Error(
+            "FAAS015",
+            "Secret written in the manifest",
+            "A secret cannot be written in the manifest, which is compiled into the binary: name a server environment variable that holds it, for example auth: bearer $API_TOKEN");
+
         private static DiagnosticDescriptor Error(string id, string title, string message)
             => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
     }

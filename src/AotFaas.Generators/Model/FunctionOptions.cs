@@ -35,5 +35,26 @@ namespace AotFaas.Generators.Model
 
         /// <summary><c>workdir</c>: the working directory of the program.</summary>
         public string? WorkDir { get; init; }
+
+        /// <summary><c>methods</c>: the HTTP methods the function answers, in manifest order; empty for the default (POST).</summary>
+        public EquatableArray<string> Methods { get; init; } = EquatableArray<string>.Empty;
+
+        /// <summary><c>request-env</c>: how the request reaches the environment (<c>cgi</c>, <c>openfaas</c>, <c>none</c>).</summary>
+        public string? RequestEnv { get; init; }
+
+        /// <summary><c>pass-authorization</c>: whether the Authorization header reaches the environment.</summary>
+        public bool? PassAuthorization { get; init; }
+
+        /// <summary><c>response</c>: how stdout becomes the response (<c>raw</c>, <c>cgi</c>).</summary>
+        public string? Response { get; init; }
+
+        /// <summary><c>auth</c>: the scheme (<c>bearer</c>, <c>hmac-sha256</c>), or null for none.</summary>
+        public string? AuthScheme { get; init; }
+
+        /// <summary><c>auth</c>: the server environment variable that holds the secret.</summary>
+        public string? AuthSecretVariable { get; init; }
+
+        /// <summary><c>auth</c>: the request header that carries the signature (<c>hmac-sha256</c> only).</summary>
+        public string? AuthHeader { get; init; }
     }
 }

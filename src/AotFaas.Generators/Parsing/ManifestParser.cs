@@ -188,6 +188,12 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
+            if (key == OptionTable.Auth && OptionTable.HasLiteralSecret(value, out int secretStart, out int secretLength))
+            {
+                state.Report(DiagnosticDescriptors.LiteralSecret, state.At(start + valueStart + secretStart, secretLength));
+                return;
+            }
+
             FunctionOptions options = state.Pending!.Options;
             string? error = OptionTable.Apply(key, value, ref options);
             if (error is not null)

@@ -117,6 +117,9 @@ namespace AotFaas.Generators.Parsing
             return -1;
         }
 
+        /// <summary>Whether <paramref name="s"/> is an HTTP token (RFC 9110), the shape of a header name.</summary>
+        public static bool IsToken(string s) => s.Length > 0 && ReadToken(s, 0) == s.Length;
+
         private static bool IsTokenChar(char c)
         {
             if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))

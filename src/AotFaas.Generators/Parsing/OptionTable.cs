@@ -21,12 +21,31 @@ namespace AotFaas.Generators.Parsing
         public const string Env = "env";
         public const string PassEnv = "pass-env";
         public const string WorkDir = "workdir";
+        public const string Methods = "methods";
+        public const string RequestEnv = "request-env";
+        public const string PassAuthorization = "pass-authorization";
+        public const string Response = "response";
+        public const string Auth = "auth";
+
+        /// <summary>The <c>auth</c> schemes.</summary>
+        public const string Bearer = "bearer";
+        public const string HmacSha256 = "hmac-sha256";
+
+        /// <summary>The header an <c>hmac-sha256</c> signature is read from when the option names none (GitHub's).</summary>
+        public const string DefaultSignatureHeader = "X-Hub-Signature-256";
 
         /// <summary>The most runs of one function at a time, and the longest queue, an option may ask for.</summary>
         public const int MaxInflightLimit = 10000;
         public const int MaxQueueLimit = 100000;
 
-        private static readonly string[] Keys = { ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir };
+        private static readonly string[] Keys =
+        {
+            ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir,
+            Methods, RequestEnv, PassAuthorization, Response, Auth,
+        };
+
+        private static readonly string[] RequestEnvModes = { "cgi", "openfaas", "none" };
+        private static readonly string[] ResponseModes = { "raw", "cgi" };
 
         /// <summary>The known keys, for messages.</summary>
         public static string KnownKeys => string.Join(", ", Keys);
@@ -60,6 +79,16 @@ namespace AotFaas.Generators.Parsing
                 case WorkDir:
                     string? error = value.IndexOf('\0') >= 0 ? "a directory name cannot hold a NUL character" : null;
                     return Set(error, ref options, o => o with { WorkDir = value });
+                case Methods:
+                    return ApplyMethods(value, ref options);
+                case RequestEnv:
+                    return Set(OneOf(value, RequestEnvModes), ref options, o => o with { RequestEnv = value });
+                case PassAuthorization:
+                    return ApplyPassAuthorization(value, ref options);
+                case Response:
+                    return Set(OneOf(value, ResponseModes), ref options, o => o with { Response = value });
+                case Auth:
+                    return ApplyAuth(value, ref options);
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
@@ -119,6 +148,11 @@ namespace AotFaas.Generators.Parsing
                     return error;
                 }
 
+                if (name == options.AuthSecretVariable)
+                {
+                    return SecretPassed(name);
+                }
+
                 if (!Contains(names, name))
                 {
                     names = Append(names, name);
@@ -128,6 +162,145 @@ namespace AotFaas.Generators.Parsing
             options = options with { PassEnv = names };
             return null;
         }
+
+        /// <summary>
+        /// Whether an <c>auth</c> value writes its secret in the manifest instead of naming a variable
+        /// (<c>auth: bearer s3cret</c>); that is an error of its own (FAAS015), reported before <see cref="Apply"/>.
+        /// </summary>
+        public static bool HasLiteralSecret(string value, out int secretStart, out int secretLength)
+        {
+            string[] words = Words(value);
+            secretStart = secretLength = 0;
+            if (words.Length < 2 || (words[0] != Bearer && words[0] != HmacSha256) || words[1].StartsWith("$", StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            secretStart = value.IndexOf(words[1], words[0].Length, StringComparison.Ordinal);
+            secretLength = words[1].Length;
+            return true;
+        }
+
+        private static string? ApplyMethods(string value, ref FunctionOptions options)
+        {
+            var methods = new List<string>();
+            foreach (string method in Words(value))
+            {
+                if (!IsMethod(method))
+                {
+                    string upper = method.ToUpperInvariant();
+                    return IsMethod(upper)
+                        ? "HTTP methods are case-sensitive and clients send them in capitals: write " + upper
+                        : "'" + method + "' is not an HTTP method: capital letters, '-' and '_'";
+                }
+
+                if (method == "CONNECT")
+                {
+                    return "CONNECT opens a tunnel and cannot run a function";
+                }
+
+                if (!methods.Contains(method))
+                {
+                    methods.Add(method);
+                }
+            }
+
+            options = options with { Methods = new EquatableArray<string>(methods.ToArray()) };
+            return null;
+        }
+
+        private static bool IsMethod(string method)
+        {
+            foreach (char c in method)
+            {
+                if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static string? ApplyPassAuthorization(string value, ref FunctionOptions options)
+        {
+            bool pass;
+            if (value == "true")
+            {
+                pass = true;
+            }
+            else if (value == "false")
+            {
+                pass = false;
+            }
+            else
+            {
+                return "write true or false";
+            }
+
+            if (pass && options.AuthScheme == Bearer)
+            {
+                return BearerPassed();
+            }
+
+            options = options with { PassAuthorization = pass };
+            return null;
+        }
+
+        private static string? ApplyAuth(string value, ref FunctionOptions options)
+        {
+            string[] words = Words(value);
+            string scheme = words[0];
+            if (scheme != Bearer && scheme != HmacSha256)
+            {
+                return "write 'bearer $VARIABLE' or 'hmac-sha256 $VARIABLE [Header-Name]'";
+            }
+
+            int most = scheme == Bearer ? 2 : 3;
+            if (words.Length < 2 || words.Length > most)
+            {
+                return scheme == Bearer
+                    ? "write 'bearer $VARIABLE': the server variable that holds the token"
+                    : "write 'hmac-sha256 $VARIABLE [Header-Name]': the server variable that holds the secret, then the signature header (default " + DefaultSignatureHeader + ")";
+            }
+
+            string variable = words[1].Substring(1);
+            string? error = CheckVariableName(variable);
+            if (error is not null)
+            {
+                return error;
+            }
+
+            string header = words.Length == 3 ? words[2] : DefaultSignatureHeader;
+            if (!MediaType.IsToken(header))
+            {
+                return "'" + header + "' is not a header name";
+            }
+
+            if (Contains(options.PassEnv, variable))
+            {
+                return SecretPassed(variable);
+            }
+
+            if (scheme == Bearer && options.PassAuthorization == true)
+            {
+                return BearerPassed();
+            }
+
+            options = options with { AuthScheme = scheme, AuthSecretVariable = variable, AuthHeader = scheme == HmacSha256 ? header : null };
+            return null;
+        }
+
+        private static string SecretPassed(string variable)
+            => "'" + variable + "' holds this function's auth secret, which never reaches the program: do not pass it with pass-env";
+
+        private static string BearerPassed()
+            => "with auth: bearer the Authorization header holds the secret token, which never reaches the program: pass-authorization cannot be true";
+
+        private static string? OneOf(string value, string[] allowed)
+            => Array.IndexOf(allowed, value) >= 0 ? null : "write one of " + string.Join(", ", allowed);
+
+        private static string[] Words(string value) => value.Split(new[] { ' ', '\t', ',' }, StringSplitOptions.RemoveEmptyEntries);
 
         private static string? CheckVariableName(string name)
         {

@@ -1,4 +1,5 @@
 using AotFaas.Functions;
+using AotFaas.Security;
 
 namespace AotFaas.Execution;
 
@@ -19,6 +20,28 @@ public sealed class FunctionPolicy
         Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
         Environment = ProcessEnvironment.ForFunction(proc, serverEnvironment);
         Executable = new ExecutablePath(proc.Executable, serverEnvironment("PATH"));
+        Auth = FunctionAuth.For(proc, serverEnvironment);
+        Allow = string.Join(", ", proc.Methods);
+    }
+
+    /// <summary>The <c>auth</c> check, with its secret, or null.</summary>
+    public FunctionAuth? Auth { get; }
+
+    /// <summary>The methods the function answers, as the <c>Allow</c> header lists them.</summary>
+    public string Allow { get; }
+
+    /// <summary>Whether the function answers <paramref name="method"/> (methods are case-sensitive).</summary>
+    public bool Allows(string method)
+    {
+        foreach (string allowed in Proc.Methods)
+        {
+            if (string.Equals(allowed, method, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Where the program is, looked up on PATH once.</summary>

@@ -29,19 +29,19 @@ public static class FunctionRunner
 
     /// <summary>
     /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it
-    /// when <paramref name="timeout"/> passes or its stdout passes its limit.
+    /// when <paramref name="timeout"/> passes or its stdout passes its limit. It runs with <paramref name="environment"/>,
+    /// or the function's own when null.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
-    public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken, ProcessEnvironment? environment = null)
     {
-        Proc proc = policy.Proc;
         var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory);
         var stderr = new OutputBuffer(RunLimits.MaxStderr);
         RunStopper? stopper = null;
         ChildProcess child;
         try
         {
-            child = Start(policy, stdout, stderr, () => stopper?.OutputTooLarge());
+            child = Start(policy, environment ?? policy.Environment, stdout, stderr, () => stopper?.OutputTooLarge());
         }
         catch
         {
@@ -94,19 +94,19 @@ public static class FunctionRunner
         }
     }
 
-    private static ChildProcess Start(FunctionPolicy policy, OutputBuffer stdout, OutputBuffer stderr, Action onOverflow)
+    private static ChildProcess Start(FunctionPolicy policy, ProcessEnvironment environment, OutputBuffer stdout, OutputBuffer stderr, Action onOverflow)
     {
         Proc proc = policy.Proc;
         string? resolved = policy.Executable.Resolved;
         try
         {
-            return ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, onOverflow, resolved);
+            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, resolved);
         }
         catch (SpawnException) when (resolved is not null && resolved != proc.Executable)
         {
             // The file found on PATH earlier is gone or changed: search again.
             policy.Executable.Forget();
-            return ChildProcess.Start(proc.Executable, proc.Argv, policy.Environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved);
+            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved);
         }
     }
 

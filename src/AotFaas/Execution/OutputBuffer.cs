@@ -88,13 +88,18 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         }
     }
 
-    /// <summary>Writes the buffer's bytes to <paramref name="destination"/>.</summary>
-    public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken)
+    /// <summary>Writes the buffer's bytes to <paramref name="destination"/>, leaving out the first <paramref name="skip"/>.</summary>
+    public async Task CopyToAsync(Stream destination, CancellationToken cancellationToken, long skip = 0)
     {
         for (int i = 0; i < _segments.Count; i++)
         {
             int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
-            await destination.WriteAsync(_segments[i].AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+            int from = (int)Math.Min(skip, used);
+            skip -= from;
+            if (from < used)
+            {
+                await destination.WriteAsync(_segments[i].AsMemory(from, used - from), cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (_file is null)
@@ -105,7 +110,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
-            for (long offset = 0; offset < _inFile;)
+            for (long offset = Math.Min(skip, _inFile); offset < _inFile;)
             {
                 int read = await RandomAccess.ReadAsync(_file, chunk, offset, cancellationToken).ConfigureAwait(false);
                 if (read == 0)
@@ -121,6 +126,26 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
+
+    /// <summary>Copies the first bytes of the buffer into <paramref name="destination"/>; returns how many.</summary>
+    public int CopyHead(Span<byte> destination)
+    {
+        int copied = 0;
+        for (int i = 0; i < _segments.Count && copied < destination.Length; i++)
+        {
+            int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
+            int count = Math.Min(used, destination.Length - copied);
+            _segments[i].AsSpan(0, count).CopyTo(destination[copied..]);
+            copied += count;
+        }
+
+        if (_file is not null && copied < destination.Length)
+        {
+            copied += RandomAccess.Read(_file, destination[copied..(int)Math.Min(destination.Length, copied + _inFile)], 0);
+        }
+
+        return copied;
     }
 
     /// <summary>The buffer's bytes as one array; for tests and small bodies.</summary>

@@ -30,6 +30,12 @@ public sealed record RunLimits
     /// <summary><c>--drain-timeout</c>: how long runs in flight may finish after SIGTERM/SIGINT before they are killed.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary><c>--max-header-count</c>: request headers one request may carry; more gets 431.</summary>
+    public int MaxHeaderCount { get; init; } = 100;
+
+    /// <summary><c>--max-header-size</c>: bytes of all request headers together; more gets 431.</summary>
+    public int MaxHeadersSize { get; init; } = 32 * 1024;
+
     /// <summary>How much of stderr is kept for a 500 body; the rest is read and counted.</summary>
     public const int MaxStderr = 64 * 1024;
 

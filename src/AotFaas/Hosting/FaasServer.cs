@@ -31,6 +31,13 @@ public sealed class FaasServer : IAsyncDisposable
             AddServerHeader = false,
             ApplicationServices = NoServices.Instance,
         };
+        kestrelOptions.Limits.MaxRequestHeaderCount = options.Limits.MaxHeaderCount;
+        kestrelOptions.Limits.MaxRequestHeadersTotalSize = options.Limits.MaxHeadersSize;
+        if (kestrelOptions.Limits.MaxRequestBufferSize < options.Limits.MaxHeadersSize + kestrelOptions.Limits.MaxRequestLineSize)
+        {
+            // Kestrel holds a whole request head in its buffer.
+            kestrelOptions.Limits.MaxRequestBufferSize = options.Limits.MaxHeadersSize + kestrelOptions.Limits.MaxRequestLineSize;
+        }
         _kestrel = new KestrelServer(
             Options.Create(kestrelOptions),
             new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory),

@@ -27,6 +27,21 @@ public static class FunctionListing
 
             Option(text, "pass-env", proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv));
             Option(text, "workdir", proc.WorkDir);
+            Option(text, "methods", proc.Methods is ["POST"] ? null : string.Join(" ", proc.Methods));
+            Option(text, "request-env", proc.RequestEnv switch
+            {
+                RequestEnvMode.Cgi => null,
+                RequestEnvMode.OpenFaas => "openfaas",
+                _ => "none",
+            });
+            Option(text, "pass-authorization", proc.PassAuthorization ? "true" : null);
+            Option(text, "response", proc.Response == ResponseMode.Cgi ? "cgi" : null);
+            Option(text, "auth", proc.Auth switch
+            {
+                AuthScheme.Bearer => "bearer $" + proc.AuthSecretVariable,
+                AuthScheme.HmacSha256 => $"hmac-sha256 ${proc.AuthSecretVariable} {proc.AuthHeader}",
+                _ => null,
+            });
         }
 
         return text.ToString();

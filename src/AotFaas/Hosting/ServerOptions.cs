@@ -42,6 +42,8 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --max-body SIZE            Request body limit; more gets 413 (default 16MiB).
           --max-output SIZE          Stdout limit; more stops the run with 502 (default 64MiB).
           --max-total-inflight N     Runs of all functions together (default 64 x CPU count).
+          --max-header-count N       Request headers per request; more gets 431 (default 100).
+          --max-header-size SIZE     All request headers together; more gets 431 (default 32KiB).
           --kill-grace DURATION      From SIGTERM to SIGKILL when a run is stopped (default 2s).
           --drain-timeout DURATION   After SIGTERM/SIGINT, how long runs in flight may finish
                                      before they are stopped (default 30s). A second signal
@@ -120,6 +122,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                 case "--max-output":
                     limits = limits with { MaxOutput = Size(name, inlineValue ?? Next(args, ref i, name)) };
                     break;
+                case "--max-header-count":
+                    limits = limits with { MaxHeaderCount = Count(name, inlineValue ?? Next(args, ref i, name), 1) };
+                    break;
+                case "--max-header-size":
+                    limits = limits with { MaxHeadersSize = HeaderSize(name, inlineValue ?? Next(args, ref i, name)) };
+                    break;
                 default:
                     throw new UsageException(arg.StartsWith('-') ? $"unknown option '{arg}'" : $"unexpected argument '{arg}'");
             }
@@ -161,6 +169,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
 
     private static long Size(string name, string value)
         => Quantity.ParseSize(value, out long bytes) is string error ? throw new UsageException($"{name}: {error}") : bytes;
+
+    private static int HeaderSize(string name, string value)
+    {
+        long bytes = Size(name, value);
+        return bytes is >= 1024 and <= 16L << 20 ? (int)bytes : throw new UsageException($"{name}: '{value}' is out of range (1KiB to 16MiB)");
+    }
 
     private static int Count(string name, string value, int min)
         => Quantity.ParseCount(value, min, 1_000_000, out int count) is string error ? throw new UsageException($"{name}: {error}") : count;

@@ -4,14 +4,14 @@ using Microsoft.AspNetCore.Http.Features;
 namespace AotFaas.Http;
 
 /// <summary>
-/// What Kestrel runs for every request: <c>POST /function/{name}</c> goes to the
-/// <see cref="FunctionEndpoint"/>; another method there is 405 with <c>Allow: POST</c>;
-/// everything else is 404 with an empty body. A two-line dispatch instead of the routing
-/// middleware: the server has one route, and start-up time matters more than generality.
+/// What Kestrel runs for every request: <c>/function/{name}</c> and <c>/function/{name}/{**path}</c> go
+/// to the <see cref="FunctionEndpoint"/>, which checks the method against the function's; everything
+/// else is 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
+/// has one route, and start-up time matters more than generality.
 /// </summary>
 public sealed class FaasApplication(FunctionEndpoint endpoint) : IHttpApplication<HttpContext>
 {
-    /// <summary>The path prefix of functions; the rest of the path is the function's name.</summary>
+    /// <summary>The path prefix of functions; the next segment is the function's name.</summary>
     public const string FunctionPrefix = "/function/";
 
     public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
@@ -23,19 +23,15 @@ public sealed class FaasApplication(FunctionEndpoint endpoint) : IHttpApplicatio
     public Task ProcessRequestAsync(HttpContext context)
     {
         string path = context.Request.Path.Value ?? string.Empty;
-        if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length || path.IndexOf('/', FunctionPrefix.Length) >= 0)
+        if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return Task.CompletedTask;
         }
 
-        if (!HttpMethods.IsPost(context.Request.Method))
-        {
-            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
-            context.Response.Headers.Allow = "POST";
-            return Task.CompletedTask;
-        }
-
-        return endpoint.HandleAsync(context, path[FunctionPrefix.Length..]);
+        int slash = path.IndexOf('/', FunctionPrefix.Length);
+        return slash < 0
+            ? endpoint.HandleAsync(context, path[FunctionPrefix.Length..], string.Empty)
+            : endpoint.HandleAsync(context, path[FunctionPrefix.Length..slash], path[slash..]);
     }
 }

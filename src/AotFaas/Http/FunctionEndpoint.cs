@@ -1,6 +1,11 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
 using AotFaas.Execution;
+using AotFaas.Functions;
+using AotFaas.Security;
 using AotFaas.Shared;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -22,25 +27,56 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>Content-Type of stderr and of the server's own messages.</summary>
     public const string TextContentType = "text/plain; charset=utf-8";
 
+    /// <summary>The header that says how long the request took, in seconds.</summary>
+    public const string DurationHeader = "X-Duration-Seconds";
+
     /// <summary>Seconds a client turned away with 429 is asked to wait.</summary>
     public const int RetryAfterSeconds = 1;
 
-    /// <summary>Runs the function <paramref name="name"/> for this request.</summary>
-    public async Task HandleAsync(HttpContext context, string name)
+    /// <summary>How many bytes of an <c>hmac-sha256</c> function's body are received at a time while it is verified.</summary>
+    private const int SignedBodySegment = 64 * 1024;
+
+    /// <summary>
+    /// Runs the function <paramref name="name"/> for this request; <paramref name="pathInfo"/> is the
+    /// decoded path after its name, empty or starting with '/'.
+    /// </summary>
+    public async Task HandleAsync(HttpContext context, string name, string pathInfo)
     {
+        long started = Stopwatch.GetTimestamp();
         FunctionPolicy? policy = catalog.Find(name);
         if (policy is null)
         {
+            Stamp(context, started);
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
 
         string function = policy.Proc.FuncName;
-        long started = Stopwatch.GetTimestamp();
+        string method = context.Request.Method;
+        if (!policy.Allows(method))
+        {
+            context.Response.Headers.Allow = policy.Allow;
+            await WriteTextAsync(context, started, StatusCodes.Status405MethodNotAllowed, $"'{function}' answers {policy.Allow}, not {method}");
+            return;
+        }
+
+        if (BadPath(context, pathInfo) is string badPath)
+        {
+            Log.Rejected(logger, function, StatusCodes.Status400BadRequest, badPath);
+            await WriteTextAsync(context, started, StatusCodes.Status400BadRequest, badPath);
+            return;
+        }
+
+        if (policy.Auth is { Scheme: AuthScheme.Bearer } bearer && !bearer.CheckBearer(context.Request.Headers.Authorization))
+        {
+            await UnauthorizedAsync(context, started, policy);
+            return;
+        }
+
         if (!LimitBody(context, policy))
         {
             Log.Rejected(logger, function, StatusCodes.Status413PayloadTooLarge, "Content-Length over max-body");
-            await WriteTextAsync(context, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
+            await WriteTextAsync(context, started, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
             return;
         }
 
@@ -53,12 +89,12 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                     : "the server is busy: try again later";
                 Log.Rejected(logger, function, StatusCodes.Status429TooManyRequests, busy);
                 context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                await WriteTextAsync(context, StatusCodes.Status429TooManyRequests, busy);
+                await WriteTextAsync(context, started, StatusCodes.Status429TooManyRequests, busy);
                 return;
             case Admission.TimedOut:
                 string waited = $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot";
                 Log.Rejected(logger, function, StatusCodes.Status504GatewayTimeout, waited);
-                await WriteTextAsync(context, StatusCodes.Status504GatewayTimeout, waited);
+                await WriteTextAsync(context, started, StatusCodes.Status504GatewayTimeout, waited);
                 return;
             case Admission.Canceled:
                 return;
@@ -66,12 +102,38 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
 
         try
         {
-            await RunAsync(context, policy, started);
+            await RunAsync(context, policy, pathInfo, started);
         }
         finally
         {
             policy.Gate.Exit();
         }
+    }
+
+    /// <summary>
+    /// Why the path after the function's name cannot be passed on, or null. Kestrel has already decoded it
+    /// and removed its dot segments, but leaves <c>%2F</c> encoded: an encoded '/' would make PATH_INFO
+    /// ambiguous, so it is refused, as is a NUL, which no environment variable can hold.
+    /// </summary>
+    private static string? BadPath(HttpContext context, string pathInfo)
+    {
+        if (pathInfo.Contains('\0', StringComparison.Ordinal))
+        {
+            return "the path cannot hold a NUL character (%00)";
+        }
+
+        string? raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (raw is not null)
+        {
+            int query = raw.IndexOf('?', StringComparison.Ordinal);
+            ReadOnlySpan<char> path = query < 0 ? raw : raw.AsSpan(0, query);
+            if (path.Contains("%2F", StringComparison.OrdinalIgnoreCase))
+            {
+                return "the path cannot hold an encoded '/' (%2F)";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Sets the request's body limit; false when its Content-Length is already over it.</summary>
@@ -91,34 +153,116 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         return true;
     }
 
-    private async Task RunAsync(HttpContext context, FunctionPolicy policy, long started)
+    /// <summary>GET and HEAD run with an empty stdin, whatever body the request may carry.</summary>
+    private static bool HasInput(string method) => !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
+
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, string pathInfo, long started)
+    {
+        string function = policy.Proc.FuncName;
+        HttpRequest request = context.Request;
+        PipeReader input;
+        long? inputLength;
+        Pipe? signedBody = null;
+        try
+        {
+            if (!HasInput(request.Method))
+            {
+                input = PipeReader.Create(ReadOnlySequence<byte>.Empty);
+                inputLength = null;
+            }
+            else if (policy.Auth is { Scheme: AuthScheme.HmacSha256 } hmac)
+            {
+                // The signature covers the whole body: it is received and checked before anything runs.
+                signedBody = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: SignedBodySegment, useSynchronizationContext: false));
+                (bool signed, long length) = await ReceiveSignedAsync(request, hmac, signedBody.Writer, context.RequestAborted);
+                if (!signed)
+                {
+                    await UnauthorizedAsync(context, started, policy);
+                    return;
+                }
+
+                input = signedBody.Reader;
+                inputLength = length;
+            }
+            else
+            {
+                input = request.BodyReader;
+                inputLength = request.ContentLength;
+            }
+        }
+        catch (Exception e) when (e is BadHttpRequestException or OperationCanceledException or IOException)
+        {
+            await InputFailedAsync(context, policy, started, e);
+            signedBody?.Reader.Complete();
+            return;
+        }
+
+        ProcessEnvironment? environment = null;
+        try
+        {
+            List<KeyValuePair<string, string>> variables = RequestVariables.For(context, policy.Proc, pathInfo, inputLength);
+            if (variables.Count > 0 && !policy.Environment.TryWith(variables, out environment, out string? tooLong))
+            {
+                string reason = $"the request's headers are too large to pass to '{function}': {tooLong}";
+                Log.Rejected(logger, function, StatusCodes.Status431RequestHeaderFieldsTooLarge, reason);
+                await WriteTextAsync(context, started, StatusCodes.Status431RequestHeaderFieldsTooLarge, reason);
+                return;
+            }
+
+            await RunAsync(context, policy, input, environment, started);
+        }
+        finally
+        {
+            environment?.Dispose();
+            signedBody?.Reader.Complete();
+        }
+    }
+
+    /// <summary>Receives the body into <paramref name="body"/> while computing its HMAC; whether the signature matches, and the length.</summary>
+    private static async Task<(bool Signed, long Length)> ReceiveSignedAsync(HttpRequest request, FunctionAuth auth, PipeWriter body, CancellationToken cancellationToken)
+    {
+        using IncrementalHash hash = auth.BeginBody();
+        long length = 0;
+        PipeReader reader = request.BodyReader;
+        while (true)
+        {
+            ReadResult read = await reader.ReadAsync(cancellationToken);
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                hash.AppendData(segment.Span);
+                body.Write(segment.Span);
+                length += segment.Length;
+            }
+
+            reader.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await body.CompleteAsync();
+        return (FunctionAuth.CheckSignature(request.Headers[auth.Header!], hash), length);
+    }
+
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, PipeReader input, ProcessEnvironment? environment, long started)
     {
         string function = policy.Proc.FuncName;
         TimeSpan left = policy.Timeout - Stopwatch.GetElapsedTime(started);
         RunResult result;
         try
         {
-            result = await FunctionRunner.RunAsync(policy, context.Request.BodyReader, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), context.RequestAborted);
+            result = await FunctionRunner.RunAsync(policy, input, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), context.RequestAborted, environment);
         }
         catch (SpawnException e)
         {
             Log.SpawnFailed(logger, function, e.Message);
-            await WriteTextAsync(context, StatusCodes.Status500InternalServerError, e.Message);
+            await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, e.Message);
             return;
         }
-        catch (BadHttpRequestException e)
+        catch (Exception e) when (e is BadHttpRequestException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
         {
-            // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
-            string reason = e.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? BodyTooLarge(policy)
-                : "the request body could not be read";
-            Log.Rejected(logger, function, e.StatusCode, reason);
-            await WriteTextAsync(context, e.StatusCode, reason);
-            return;
-        }
-        catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
-        {
-            Log.ClientGone(logger, function, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            await InputFailedAsync(context, policy, started, e);
             return;
         }
 
@@ -129,34 +273,96 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             {
                 case RunOutcome.TimedOut:
                     Log.Invocation(logger, function, StatusCodes.Status504GatewayTimeout, "timed out, " + result.Status, milliseconds);
-                    await WriteTextAsync(context, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
+                    await WriteTextAsync(context, started, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
                     return;
                 case RunOutcome.OutputTooLarge:
                     Log.Invocation(logger, function, StatusCodes.Status502BadGateway, "stdout over max-output, " + result.Status, milliseconds);
-                    await WriteTextAsync(context, StatusCodes.Status502BadGateway, $"'{function}' wrote more than {Quantity.FormatSize(policy.MaxOutput)} to stdout and was stopped");
+                    await WriteTextAsync(context, started, StatusCodes.Status502BadGateway, $"'{function}' wrote more than {Quantity.FormatSize(policy.MaxOutput)} to stdout and was stopped");
                     return;
             }
 
             if (result.Stdout.SpillError is string spillError)
             {
                 Log.Invocation(logger, function, StatusCodes.Status500InternalServerError, "output lost: " + spillError, milliseconds);
-                await WriteTextAsync(context, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {spillError}");
+                await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {spillError}");
                 return;
             }
 
-            await WriteRunAsync(context, policy, result, milliseconds);
+            await WriteRunAsync(context, policy, result, started);
         }
     }
 
-    private async Task WriteRunAsync(HttpContext context, FunctionPolicy policy, RunResult result, double milliseconds)
+    /// <summary>The request body failed: too large (413), malformed (400), or the client went away (no response).</summary>
+    private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, long started, Exception e)
+    {
+        string function = policy.Proc.FuncName;
+        if (e is BadHttpRequestException bad)
+        {
+            // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
+            string reason = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? BodyTooLarge(policy)
+                : "the request body could not be read";
+            Log.Rejected(logger, function, bad.StatusCode, reason);
+            return WriteTextAsync(context, started, bad.StatusCode, reason);
+        }
+
+        Log.ClientGone(logger, function, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>401 with no detail: which part failed is no business of the caller's.</summary>
+    private Task UnauthorizedAsync(HttpContext context, long started, FunctionPolicy policy)
+    {
+        Log.Rejected(logger, policy.Proc.FuncName, StatusCodes.Status401Unauthorized, "authentication failed");
+        if (policy.Auth!.Scheme == AuthScheme.Bearer)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        return WriteTextAsync(context, started, StatusCodes.Status401Unauthorized, "unauthorized");
+    }
+
+    private async Task WriteRunAsync(HttpContext context, FunctionPolicy policy, RunResult result, long started)
     {
         HttpResponse response = context.Response;
+        string function = policy.Proc.FuncName;
         OutputBuffer body;
+        long skip = 0;
         if (result.IsSuccess)
         {
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = policy.Proc.ContentType ?? context.Request.ContentType ?? DefaultContentType;
             body = result.Stdout;
+            response.StatusCode = StatusCodes.Status200OK;
+            string contentType = policy.Proc.ContentType ?? context.Request.ContentType ?? DefaultContentType;
+            if (policy.Proc.Response == ResponseMode.Cgi)
+            {
+                CgiResponse? cgi = ReadCgiHead(body, out string? malformed);
+                if (cgi is null)
+                {
+                    string reason = $"'{function}' wrote a malformed CGI response: {malformed}";
+                    Log.Invocation(logger, function, StatusCodes.Status502BadGateway, reason, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    await WriteTextAsync(context, started, StatusCodes.Status502BadGateway, reason);
+                    return;
+                }
+
+                response.StatusCode = cgi.Status;
+                if (cgi.Reason is not null)
+                {
+                    context.Features.GetRequiredFeature<IHttpResponseFeature>().ReasonPhrase = cgi.Reason;
+                }
+
+                foreach (KeyValuePair<string, string> header in cgi.Headers)
+                {
+                    if (!header.Key.Equals(DurationHeader, StringComparison.OrdinalIgnoreCase))
+                    {
+                        response.Headers.Append(header.Key, header.Value);
+                    }
+                }
+
+                contentType = cgi.ContentType ?? contentType;
+                skip = cgi.BodyOffset;
+            }
+
+            response.ContentType = contentType;
         }
         else
         {
@@ -179,17 +385,29 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
 
             if (body.Length == 0 && result.Status.Signal != 0)
             {
-                Log.Invocation(logger, policy.Proc.FuncName, response.StatusCode, result.Status.ToString(), milliseconds);
-                await WriteTextAsync(context, StatusCodes.Status500InternalServerError, $"'{policy.Proc.FuncName}' was {result.Status}");
+                Log.Invocation(logger, function, response.StatusCode, result.Status.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, $"'{function}' was {result.Status}");
                 return;
             }
         }
 
-        response.ContentLength = body.Length;
-        Log.Invocation(logger, policy.Proc.FuncName, response.StatusCode, result.Status.ToString(), milliseconds);
+        // 204 and 304 have no body by definition; whatever the function wrote after its headers is dropped.
+        bool bodyless = response.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified;
+        if (!bodyless)
+        {
+            response.ContentLength = body.Length - skip;
+        }
+
+        Stamp(context, started);
+        Log.Invocation(logger, function, response.StatusCode, result.Status.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (bodyless)
+        {
+            return;
+        }
+
         try
         {
-            await body.CopyToAsync(response.Body, context.RequestAborted);
+            await body.CopyToAsync(response.Body, context.RequestAborted, skip);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException)
         {
@@ -197,18 +415,39 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
     }
 
+    /// <summary>The CGI header block at the start of <paramref name="stdout"/>, or null with the reason it is malformed.</summary>
+    private static CgiResponse? ReadCgiHead(OutputBuffer stdout, out string? malformed)
+    {
+        int length = (int)Math.Min(stdout.Length, CgiResponse.MaxHeadBytes);
+        byte[] head = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            int copied = stdout.CopyHead(head.AsSpan(0, length));
+            return CgiResponse.Parse(head.AsSpan(0, copied), complete: stdout.Length <= CgiResponse.MaxHeadBytes, out malformed);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(head);
+        }
+    }
+
+    /// <summary>Sets <c>X-Duration-Seconds</c>, as the OpenFaaS watchdog does: seconds since the request reached the endpoint.</summary>
+    private static void Stamp(HttpContext context, long started)
+        => context.Response.Headers[DurationHeader] = Stopwatch.GetElapsedTime(started).TotalSeconds.ToString("F6", CultureInfo.InvariantCulture);
+
     private static string BodyTooLarge(FunctionPolicy policy)
         => $"request body too large: the limit of '{policy.Proc.FuncName}' is {Quantity.FormatSize(policy.MaxBody)}";
 
     private static string TimeoutText(FunctionPolicy policy) => Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds);
 
-    private static Task WriteTextAsync(HttpContext context, int status, string message)
+    private static Task WriteTextAsync(HttpContext context, long started, int status, string message)
     {
         if (context.Response.HasStarted)
         {
             return Task.CompletedTask;
         }
 
+        Stamp(context, started);
         context.Response.StatusCode = status;
         context.Response.ContentType = TextContentType;
         byte[] line = System.Text.Encoding.UTF8.GetBytes(message.ReplaceLineEndings(" ") + "\n");

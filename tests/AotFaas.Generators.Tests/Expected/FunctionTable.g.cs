@@ -24,7 +24,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>decodebase64: base64 -d</c> (functions.faas line 3)</summary>
         public static readonly Proc Decodebase64 = new Proc(
@@ -40,7 +47,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>greet: sh -c 'printf "hello, %s" "$(cat)"'</c> (functions.faas line 5)</summary>
         public static readonly Proc Greet = new Proc(
@@ -56,7 +70,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>word-count: wc -w</c> (functions.faas line 7)</summary>
         public static readonly Proc WordCount = new Proc(
@@ -72,7 +93,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>word_count: wc -w</c> (functions.faas line 8)</summary>
         public static readonly Proc WordCount_2 = new Proc(
@@ -88,7 +116,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>2fa: echo "tab\there" 'back\slash' "&lt;xml &amp; stuff&gt;"</c> (functions.faas line 9)</summary>
         public static readonly Proc Function2fa = new Proc(
@@ -104,7 +139,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>all: echo all</c> (functions.faas line 10)</summary>
         public static readonly Proc All_2 = new Proc(
@@ -120,7 +162,14 @@ namespace AotFaas.Functions
             maxOutput: 1048576,
             env: ["GREETING=hello \"world\"", "EMPTY="],
             passEnv: ["TZ", "LANG"],
-            workDir: "/srv/app");
+            workDir: "/srv/app",
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 20)</summary>
         public static readonly Proc V12Beta = new Proc(
@@ -136,7 +185,14 @@ namespace AotFaas.Functions
             maxOutput: null,
             env: [],
             passEnv: [],
-            workDir: null);
+            workDir: null,
+            methods: [],
+            requestEnv: RequestEnvMode.Cgi,
+            passAuthorization: false,
+            response: ResponseMode.Raw,
+            auth: AuthScheme.None,
+            authSecretVariable: null,
+            authHeader: null);
 
         /// <summary>Every function, in manifest order.</summary>
         public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta];

@@ -24,6 +24,13 @@ namespace AotFaas.Functions
         /// <param name="env">The <c>env</c> options, <c>KEY=VALUE</c>.</param>
         /// <param name="passEnv">The <c>pass-env</c> options: names of server variables passed through.</param>
         /// <param name="workDir">The <c>workdir</c> option, or null for the server's working directory.</param>
+        /// <param name="methods">The <c>methods</c> option: the HTTP methods the function answers; empty for POST alone.</param>
+        /// <param name="requestEnv">The <c>request-env</c> option: how the request reaches the program's environment.</param>
+        /// <param name="passAuthorization">The <c>pass-authorization</c> option: whether the Authorization header reaches it.</param>
+        /// <param name="response">The <c>response</c> option: how stdout becomes the response.</param>
+        /// <param name="auth">The scheme of the <c>auth</c> option.</param>
+        /// <param name="authSecretVariable">The <c>auth</c> option's server variable holding the secret.</param>
+        /// <param name="authHeader">The <c>auth</c> option's signature header (<c>hmac-sha256</c>).</param>
         public Proc(
             string funcName,
             string executable,
@@ -37,7 +44,14 @@ namespace AotFaas.Functions
             long? maxOutput = null,
             global::System.Collections.Immutable.ImmutableArray<string> env = default,
             global::System.Collections.Immutable.ImmutableArray<string> passEnv = default,
-            string? workDir = null)
+            string? workDir = null,
+            global::System.Collections.Immutable.ImmutableArray<string> methods = default,
+            RequestEnvMode requestEnv = RequestEnvMode.Cgi,
+            bool passAuthorization = false,
+            ResponseMode response = ResponseMode.Raw,
+            AuthScheme auth = AuthScheme.None,
+            string? authSecretVariable = null,
+            string? authHeader = null)
         {
             FuncName = funcName;
             Executable = executable;
@@ -52,6 +66,13 @@ namespace AotFaas.Functions
             Env = env.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : env;
             PassEnv = passEnv.IsDefault ? global::System.Collections.Immutable.ImmutableArray<string>.Empty : passEnv;
             WorkDir = workDir;
+            Methods = methods.IsDefault || methods.IsEmpty ? ["POST"] : methods;
+            RequestEnv = requestEnv;
+            PassAuthorization = passAuthorization;
+            Response = response;
+            Auth = auth;
+            AuthSecretVariable = authSecretVariable;
+            AuthHeader = authHeader;
         }
 
         /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
@@ -93,7 +114,67 @@ namespace AotFaas.Functions
         /// <summary>The <c>workdir</c> option: the program's working directory, or null for the server's.</summary>
         public string? WorkDir { get; }
 
+        /// <summary>The <c>methods</c> option: the HTTP methods the function answers (POST unless set).</summary>
+        public global::System.Collections.Immutable.ImmutableArray<string> Methods { get; }
+
+        /// <summary>The <c>request-env</c> option: how the request reaches the program's environment.</summary>
+        public RequestEnvMode RequestEnv { get; }
+
+        /// <summary>The <c>pass-authorization</c> option: whether the Authorization header reaches the program.</summary>
+        public bool PassAuthorization { get; }
+
+        /// <summary>The <c>response</c> option: how stdout becomes the response.</summary>
+        public ResponseMode Response { get; }
+
+        /// <summary>The scheme of the <c>auth</c> option, or <see cref="AuthScheme.None"/>.</summary>
+        public AuthScheme Auth { get; }
+
+        /// <summary>The server environment variable that holds the <c>auth</c> secret, or null.</summary>
+        public string? AuthSecretVariable { get; }
+
+        /// <summary>The header that carries an <c>hmac-sha256</c> signature, or null.</summary>
+        public string? AuthHeader { get; }
+
         /// <inheritdoc/>
         public override string ToString() => FuncName + ": " + CommandLine;
+    }
+
+    /// <summary>The <c>request-env</c> option: which variables describe the request to the program.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
+    public enum RequestEnvMode
+    {
+        /// <summary>RFC 3875 meta-variables: REQUEST_METHOD, PATH_INFO, HTTP_*, ...</summary>
+        Cgi,
+
+        /// <summary>The OpenFaaS classic watchdog's names: Http_Method, Http_Path, Http_*, ...</summary>
+        OpenFaas,
+
+        /// <summary>Nothing about the request.</summary>
+        None,
+    }
+
+    /// <summary>The <c>response</c> option: how stdout becomes the response.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
+    public enum ResponseMode
+    {
+        /// <summary>Stdout is the body.</summary>
+        Raw,
+
+        /// <summary>Stdout starts with CGI header lines and a blank line (RFC 3875 section 6).</summary>
+        Cgi,
+    }
+
+    /// <summary>The scheme of the <c>auth</c> option.</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
+    public enum AuthScheme
+    {
+        /// <summary>No check.</summary>
+        None,
+
+        /// <summary><c>Authorization: Bearer &lt;token&gt;</c>.</summary>
+        Bearer,
+
+        /// <summary>A hex HMAC-SHA256 of the body in a header, as GitHub signs webhooks.</summary>
+        HmacSha256,
     }
 }

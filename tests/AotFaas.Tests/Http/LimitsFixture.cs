@@ -38,7 +38,7 @@ public sealed class LimitsFixture : IAsyncLifetime
             new("small", "cat", [], maxBody: 1024),
             new("chatty", "head", ["-c", "3000000", "/dev/zero"], maxOutput: 1L << 20),
             new("noisy", "sh", ["-c", "head -c 200000 /dev/zero | tr '\\0' e >&2; exit 1"]),
-            new("env", "env", [], env: ["GREETING=hello world", "LANG=fr_FR.UTF-8"], passEnv: ["REGION", "UNSET_NAME"]),
+            new("env", "env", [], env: ["GREETING=hello world", "LANG=fr_FR.UTF-8"], passEnv: ["REGION", "UNSET_NAME"], requestEnv: RequestEnvMode.None),
             new("where", "pwd", [], workDir: "/tmp"),
             new("nowhere", "pwd", [], workDir: "/nonexistent/dir"),
             new("pair", "sleep", ["0.2"], maxInflight: 2, maxQueue: 10),

@@ -1,0 +1,58 @@
+using AotFaas.Functions;
+
+namespace AotFaas.Tests.Http;
+
+/// <summary>A server whose functions print what they see of the request, shape their responses, or check auth.</summary>
+public sealed class RequestFixture : IAsyncLifetime
+{
+    public const string Token = "t0ken-9f2c7a1e-only-the-server-knows";
+    public const string HookSecret = "It's a Secret to Everybody";
+
+    private TestServer? _server;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public Uri Address => Client.BaseAddress!;
+
+    /// <summary>A folder where functions leave marks that they ran.</summary>
+    public string Scratch { get; } = Directory.CreateTempSubdirectory("aotfaas-request-").FullName;
+
+    public static readonly Dictionary<string, string> ServerEnvironment = new()
+    {
+        ["PATH"] = Environment.GetEnvironmentVariable("PATH")!,
+        ["API_TOKEN"] = Token,
+        ["HOOK_SECRET"] = HookSecret,
+    };
+
+    public async Task InitializeAsync()
+    {
+        System.Collections.Immutable.ImmutableArray<string> allMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"];
+        Proc[] procs =
+        [
+            new("env", "env", [], methods: allMethods),
+            new("env-authorization", "env", [], passAuthorization: true),
+            new("env-openfaas", "env", [], requestEnv: RequestEnvMode.OpenFaas, methods: ["GET", "POST"]),
+            new("env-none", "env", [], requestEnv: RequestEnvMode.None),
+            new("env-fixed", "env", [], env: ["REQUEST_METHOD=set by the manifest"]),
+            new("count", "wc", ["-c"], methods: ["GET", "POST"]),
+            new("cgi", "cat", [], response: ResponseMode.Cgi, methods: ["POST", "HEAD"]),
+            new("cgi-typed", "cat", [], response: ResponseMode.Cgi, contentType: "application/json"),
+            new("cgi-fail", "sh", ["-c", "printf 'Status: 201 Created\\n\\nbody'; echo oops >&2; exit 3"], response: ResponseMode.Cgi),
+            new("bearer", "sh", ["-c", $"touch {Scratch}/bearer.ran; env"], auth: AuthScheme.Bearer, authSecretVariable: "API_TOKEN"),
+            new("hook", "sh", ["-c", $"touch {Scratch}/hook.ran; cat; echo; env"], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", maxBody: 1 << 20),
+            new("hook-custom", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Signature", methods: ["GET", "POST"]),
+        ];
+        _server = await TestServer.StartAsync(procs, environment: name => ServerEnvironment.GetValueOrDefault(name));
+        Client = _server.Client;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        Directory.Delete(Scratch, recursive: true);
+    }
+}
