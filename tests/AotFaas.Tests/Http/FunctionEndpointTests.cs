@@ -99,7 +99,7 @@ public class FunctionEndpointTests(ServerFixture server) : IClassFixture<ServerF
     [InlineData("/")]
     [InlineData("/function")]
     [InlineData("/function/")]
-    [InlineData("/function/nothing/extra")]
+    [InlineData("/function/no-such-function/extra")]
     [InlineData("/functions/cat")]
     [InlineData("/function/..%2Fcat")]
     public async Task Paths_other_than_a_function_name_are_404_with_an_empty_body(string path)
