@@ -14,7 +14,7 @@ public sealed class RequestFixture : IAsyncLifetime
 
     public Uri Address => Client.BaseAddress!;
 
-    /// <summary>A folder where functions leave marks that they ran.</summary>
+    /// <summary>A folder where functions leave marks that they ran: <c>{function}.{X-Run-Id header}</c>.</summary>
     public string Scratch { get; } = Directory.CreateTempSubdirectory("aotfaas-request-").FullName;
 
     public static readonly Dictionary<string, string> ServerEnvironment = new()
@@ -36,10 +36,11 @@ public sealed class RequestFixture : IAsyncLifetime
             new("env-fixed", "env", [], env: ["REQUEST_METHOD=set by the manifest"]),
             new("count", "wc", ["-c"], methods: ["GET", "POST"]),
             new("cgi", "cat", [], response: ResponseMode.Cgi, methods: ["POST", "HEAD"]),
+            new("cgi-static", "printf", ["Status: 202 Accepted\\nX-Static: yes\\n\\nbody"], response: ResponseMode.Cgi, methods: ["GET", "HEAD"]),
             new("cgi-typed", "cat", [], response: ResponseMode.Cgi, contentType: "application/json"),
             new("cgi-fail", "sh", ["-c", "printf 'Status: 201 Created\\n\\nbody'; echo oops >&2; exit 3"], response: ResponseMode.Cgi),
-            new("bearer", "sh", ["-c", $"touch {Scratch}/bearer.ran; env"], auth: AuthScheme.Bearer, authSecretVariable: "API_TOKEN"),
-            new("hook", "sh", ["-c", $"touch {Scratch}/hook.ran; cat; echo; env"], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", maxBody: 1 << 20),
+            new("bearer", "sh", ["-c", $"touch {Scratch}/bearer.$HTTP_X_RUN_ID; env"], auth: AuthScheme.Bearer, authSecretVariable: "API_TOKEN"),
+            new("hook", "sh", ["-c", $"touch {Scratch}/hook.$HTTP_X_RUN_ID; cat; echo; env"], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", maxBody: 1 << 20),
             new("hook-custom", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Signature", methods: ["GET", "POST"]),
         ];
         _server = await TestServer.StartAsync(procs, environment: name => ServerEnvironment.GetValueOrDefault(name));
