@@ -28,6 +28,28 @@ public sealed class CommandLineTests(PublishedBinary binary)
     }
 
     [Fact]
+    public void List_shows_the_request_and_auth_options()
+    {
+        (int code, string output) = Repo.Run(binary.Path, ["--list"], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, code);
+        Assert.Contains("  auth: hmac-sha256 $E2E_HOOK_SECRET X-Hub-Signature-256\n", output, StringComparison.Ordinal);
+        Assert.Contains("  methods: POST PUT\n  response: cgi\n", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_auth_secret_stops_the_server_before_it_listens()
+    {
+        int port = RunningServer.FreePort();
+        (int code, string output) = Repo.Run(binary.Path, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30), new Dictionary<string, string> { [RunningServer.HookSecretVariable] = string.Empty });
+
+        Assert.Equal(1, code);
+        Assert.Contains("function 'hook' checks requests with auth: hmac-sha256 $E2E_HOOK_SECRET, but the environment variable E2E_HOOK_SECRET is not set (or empty)", output, StringComparison.Ordinal);
+        Assert.Contains("refusing to start", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_option_exits_2_with_a_message()
     {
         (int code, string output) = Repo.Run(binary.Path, ["--bogus"], TimeSpan.FromSeconds(30));
@@ -71,7 +93,7 @@ public sealed class CommandLineTests(PublishedBinary binary)
         int port = RunningServer.FreePort();
         await using RunningServer first = await RunningServer.StartAsync(binary.Path, port, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
-        (int code, string output) = Repo.Run(binary.Path, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30));
+        (int code, string output) = Repo.Run(binary.Path, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30), new Dictionary<string, string> { [RunningServer.HookSecretVariable] = RunningServer.HookSecret });
 
         Assert.Equal(1, code);
         Assert.Contains("address already in use", output, StringComparison.OrdinalIgnoreCase);

@@ -114,6 +114,47 @@ public sealed class NativeBinaryTests(PublishedBinary binary) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_signed_webhook_runs_and_a_bad_signature_is_401()
+    {
+        byte[] body = Encoding.UTF8.GetBytes("{\"zen\":\"Keep it logically awesome.\"}");
+        string signature = "sha256=" + Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(RunningServer.HookSecret), body));
+
+        using var good = new HttpRequestMessage(HttpMethod.Post, "/function/hook") { Content = new ByteArrayContent(body) };
+        good.Headers.Add("X-Hub-Signature-256", signature);
+        good.Headers.Add("X-GitHub-Event", "ping");
+        using HttpResponseMessage accepted = await _server.Client.SendAsync(good);
+        using var bad = new HttpRequestMessage(HttpMethod.Post, "/function/hook") { Content = new ByteArrayContent(body) };
+        bad.Headers.Add("X-Hub-Signature-256", signature[..^2] + "00");
+        using HttpResponseMessage refused = await _server.Client.SendAsync(bad);
+
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Equal("{\"zen\":\"Keep it logically awesome.\"}|POST|ping", await accepted.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_cgi_response_sets_status_and_headers()
+    {
+        using HttpResponseMessage response = await _server.Client.PutAsync("/function/created", new StringContent(string.Empty));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("/function/created/1", response.Headers.Location?.OriginalString);
+        Assert.Equal("created", await response.Content.ReadAsStringAsync());
+        Assert.True(response.Headers.Contains("X-Duration-Seconds"));
+    }
+
+    [Fact]
+    public async Task A_GET_function_sees_its_path_and_query_and_other_methods_get_405()
+    {
+        using HttpResponseMessage get = await _server.Client.GetAsync("/function/whoami/a/b?c=d");
+        using HttpResponseMessage post = await PostAsync("whoami", "x");
+
+        Assert.Equal("GET /a/b c=d", await get.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode);
+        Assert.Equal(["GET"], post.Content.Headers.Allow);
+    }
+
+    [Fact]
     public async Task SIGTERM_stops_the_server_with_exit_code_0()
     {
         (await PostAsync("cat", "x")).Dispose();

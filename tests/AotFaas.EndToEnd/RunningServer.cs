@@ -40,6 +40,10 @@ public sealed class RunningServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The variable holding the secret of e2e.faas's <c>hook</c> function, and the secret every start gives it.</summary>
+    public const string HookSecretVariable = "E2E_HOOK_SECRET";
+    public const string HookSecret = "e2e-webhook-secret";
+
     /// <summary>A TCP port of 127.0.0.1 that was free a moment ago.</summary>
     public static int FreePort()
     {
@@ -57,6 +61,8 @@ public sealed class RunningServer : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
+        // e2e.faas has a function with auth: the server refuses to start without its secret.
+        start.Environment[HookSecretVariable] = HookSecret;
         foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;
