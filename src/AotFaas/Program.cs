@@ -42,10 +42,26 @@ if (missingSecrets.Count > 0)
     return 1;
 }
 
-using var logging = new LineLoggerProvider(Console.OpenStandardOutput());
-using var loggerFactory = new LoggerFactory([logging]);
+using ILoggerProvider logging = options.LogFormat == "json" ? JsonConsoleLogging.CreateProvider() : new LineLoggerProvider(Console.OpenStandardOutput());
+using var loggerFactory = new LoggerFactory([logging], new LoggerFilterOptions
+{
+    MinLevel = LogLevel.Information,
+    Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) },
+});
 ILogger log = loggerFactory.CreateLogger("AotFaas");
-await using var server = new FaasServer(options, FunctionTable.GetProcByFuncName, loggerFactory);
+FaasServer created;
+try
+{
+    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, loggerFactory);
+}
+catch (InvalidOperationException e)
+{
+    // A secret the command line names is missing: fail closed.
+    Console.Error.WriteLine($"aotfaas: {e.Message}; refusing to start");
+    return 1;
+}
+
+await using FaasServer server = created;
 
 // SIGTERM or SIGINT: stop accepting and let runs in flight finish; a second signal ends every run and the server at once.
 var stopping = new TaskCompletionSource();
@@ -85,6 +101,14 @@ foreach (string url in server.Urls)
 
 await stopping.Task;
 RunLimits limits = options.Limits;
+server.Lifecycle.BeginDrain();
+if (options.DrainDelay > TimeSpan.Zero)
+{
+    // Health checks now say 503; keep accepting while load balancers notice, then drain.
+    log.LogInformation("Draining in {Seconds} s: health checks answer 503", options.DrainDelay.TotalSeconds);
+    await Task.Delay(options.DrainDelay);
+}
+
 log.LogInformation("Stopping: no new requests; runs in flight have {Seconds} s to finish", limits.DrainTimeout.TotalSeconds);
 using (var drain = new CancellationTokenSource(limits.DrainTimeout))
 {

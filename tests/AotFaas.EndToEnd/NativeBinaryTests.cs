@@ -65,7 +65,7 @@ public sealed class NativeBinaryTests(PublishedBinary binary) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.Equal("cannot run '/nonexistent/aotfaas-e2e': No such file or directory\n", await response.Content.ReadAsStringAsync());
-        await Eventually(() => _server.Output.Contains("missing -> 500: cannot run", StringComparison.Ordinal), _server.Output);
+        await Eventually(() => _server.Output.Contains("fail: AotFaas.Http.FunctionEndpoint[1] missing POST -> 500 in ", StringComparison.Ordinal) && _server.Output.Contains("(cannot run '/nonexistent/aotfaas-e2e': No such file or directory) exit=-", StringComparison.Ordinal), _server.Output);
     }
 
     [Fact]
@@ -109,8 +109,8 @@ public sealed class NativeBinaryTests(PublishedBinary binary) : IAsyncLifetime
         (await PostAsync("cat", "x")).Dispose();
         (await PostAsync("killed", "x")).Dispose();
 
-        await Eventually(() => System.Text.RegularExpressions.Regex.IsMatch(_server.Output, @"cat -> 200 \(exit code 0\) in [0-9.]+ ms"), _server.Output);
-        await Eventually(() => _server.Output.Contains("killed -> 500 (killed by SIGKILL)", StringComparison.Ordinal), _server.Output);
+        await Eventually(() => System.Text.RegularExpressions.Regex.IsMatch(_server.Output, @"info: AotFaas\.Http\.FunctionEndpoint\[1\] cat POST -> 200 in [0-9.]+ ms \(exit code 0\) exit=0 in=1 out=1 request_id=[0-9a-f]{32}\n"), _server.Output);
+        await Eventually(() => System.Text.RegularExpressions.Regex.IsMatch(_server.Output, @"killed POST -> 500 in [0-9.]+ ms \(killed by SIGKILL\) exit=SIGKILL in=1 out=[0-9]+ request_id="), _server.Output);
     }
 
     [Fact]

@@ -18,5 +18,8 @@ public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits lim
         return proc is null ? null : _policies.GetOrAdd(proc, static (p, self) => new FunctionPolicy(p, self.Limits, self.ServerEnvironment, self._totalSlots), this);
     }
 
+    /// <summary>The policies made so far: the functions that have been asked for.</summary>
+    public ICollection<FunctionPolicy> Policies => _policies.Values;
+
     private Func<string, string?> ServerEnvironment => serverEnvironment;
 }

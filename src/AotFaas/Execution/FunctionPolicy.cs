@@ -24,6 +24,14 @@ public sealed class FunctionPolicy
         Allow = string.Join(", ", proc.Methods);
     }
 
+    private long _invocations;
+
+    /// <summary>Requests that reached this function (404s aside), for listings.</summary>
+    public long Invocations => Interlocked.Read(ref _invocations);
+
+    /// <summary>Counts one request to this function.</summary>
+    public void CountInvocation() => Interlocked.Increment(ref _invocations);
+
     /// <summary>The <c>auth</c> check, with its secret, or null.</summary>
     public FunctionAuth? Auth { get; }
 

@@ -80,7 +80,7 @@ public static class FunctionRunner
                 await StopAsync(stopInput, pumping).ConfigureAwait(false);
                 pump.ThrowIfInputFailed();
                 cancellationToken.ThrowIfCancellationRequested();
-                return new RunResult(stopper.Reason ?? RunOutcome.Ended, status, stdout, stderr);
+                return new RunResult(stopper.Reason ?? RunOutcome.Ended, status, stdout, stderr) { InputBytes = pump.Bytes };
             }
             catch
             {
@@ -124,6 +124,9 @@ public static class FunctionRunner
     {
         private Exception? _inputFailure;
 
+        /// <summary>Bytes read from the input so far.</summary>
+        public long Bytes { get; private set; }
+
         public async Task RunAsync(PipeReader input, CancellationToken stop)
         {
             bool programReads = true;
@@ -149,6 +152,7 @@ public static class FunctionRunner
                     }
 
                     ReadOnlySequence<byte> buffer = read.Buffer;
+                    Bytes += buffer.Length;
                     if (programReads && !await WriteAsync(buffer, stop).ConfigureAwait(false))
                     {
                         // The program stopped reading: normal. Its stdin closes; the rest of the body is read and dropped.

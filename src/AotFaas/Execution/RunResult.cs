@@ -25,6 +25,9 @@ public sealed class RunResult(RunOutcome outcome, ExitStatus status, OutputBuffe
     public OutputBuffer Stderr { get; } = stderr;
 
     /// <summary>True when the program ended by itself with exit code 0.</summary>
+    /// <summary>Bytes of input read from the request (written to stdin, or dropped once the program stopped reading).</summary>
+    public long InputBytes { get; init; }
+
     public bool IsSuccess => Outcome == RunOutcome.Ended && Status.IsSuccess;
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Http;
+using AotFaas.Operations;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
@@ -19,13 +20,17 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly KestrelServer _kestrel;
     private readonly FaasApplication _application;
     private readonly FunctionCatalog _catalog;
+    private readonly FaasMetrics? _metrics;
+    private readonly PrometheusExporter? _exporter;
 
-    /// <param name="options">Where to listen and the run limits.</param>
-    /// <param name="functions">Finds a function by name (the generated <c>FunctionTable.GetProcByFuncName</c>).</param>
+    /// <param name="options">Where to listen, the run limits, the operations endpoints.</param>
+    /// <param name="functions">Every function (the generated <c>FunctionTable.All</c>).</param>
+    /// <param name="lookup">Finds a function by name (the generated <c>FunctionTable.GetProcByFuncName</c>).</param>
     /// <param name="loggerFactory">Where log lines go.</param>
-    /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ and pass-env; the process's when null.</param>
-    public FaasServer(ServerOptions options, Func<string, Proc?> functions, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
+    /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ, pass-env and secrets; the process's when null.</param>
+    public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
     {
+        serverEnvironment ??= Environment.GetEnvironmentVariable;
         var kestrelOptions = new KestrelServerOptions
         {
             AddServerHeader = false,
@@ -50,9 +55,22 @@ public sealed class FaasServer : IAsyncDisposable
             addresses.Add(url);
         }
 
-        _catalog = new FunctionCatalog(functions, options.Limits, serverEnvironment ?? Environment.GetEnvironmentVariable);
-        _application = new FaasApplication(new FunctionEndpoint(_catalog, loggerFactory.CreateLogger<FunctionEndpoint>()));
+        _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment);
+        if (options.Metrics)
+        {
+            _metrics = new FaasMetrics(_catalog);
+            _exporter = new PrometheusExporter(_metrics.Meter);
+        }
+
+        string? systemApiToken = options.SystemApiTokenVariable is string variable
+            ? serverEnvironment(variable) is { Length: > 0 } token ? token : throw new InvalidOperationException($"--system-api-token-env names {variable}, which is not set (or empty)")
+            : null;
+        var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, _catalog, options.SystemApi, systemApiToken, options.Portal);
+        _application = new FaasApplication(new FunctionEndpoint(_catalog, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
     }
+
+    /// <summary>Serving or draining: <see cref="ServerLifecycle.BeginDrain"/> turns the health checks to 503.</summary>
+    public ServerLifecycle Lifecycle { get; } = new();
 
     /// <summary>
     /// Prepares, on a thread of its own, what the first run would otherwise prepare on its path: the I/O
@@ -89,6 +107,8 @@ public sealed class FaasServer : IAsyncDisposable
     {
         await _kestrel.StopAsync(CancellationToken.None).ConfigureAwait(false);
         _kestrel.Dispose();
+        _exporter?.Dispose();
+        _metrics?.Dispose();
     }
 
     /// <summary>Kestrel asks its options for services only for features this server does not use.</summary>

@@ -14,6 +14,24 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     /// <summary>Defaults for what functions do not set, and the server-wide limits.</summary>
     public RunLimits Limits { get; init; } = new();
 
+    /// <summary><c>--log-format</c>: <c>text</c> (one line per entry) or <c>json</c> (the framework's JSON console formatter).</summary>
+    public string LogFormat { get; init; } = "text";
+
+    /// <summary><c>--no-metrics</c> turns <c>/metrics</c> and the instruments behind it off.</summary>
+    public bool Metrics { get; init; } = true;
+
+    /// <summary><c>--system-api</c>: serve <c>GET /system/functions</c>.</summary>
+    public bool SystemApi { get; init; }
+
+    /// <summary><c>--system-api-token-env VAR</c>: the variable whose value <c>/system/functions</c> requires as a bearer token.</summary>
+    public string? SystemApiTokenVariable { get; init; }
+
+    /// <summary><c>--portal</c>: serve the try-it page at <c>/</c>.</summary>
+    public bool Portal { get; init; }
+
+    /// <summary><c>--drain-delay</c>: after SIGTERM, how long health checks say 503 while the server still accepts, before it stops accepting.</summary>
+    public TimeSpan DrainDelay { get; init; }
+
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 3000;
 
@@ -32,6 +50,16 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           -p, --port PORT    Listen on this port (default 3000; 0 picks a free one).
           --list             Print the compiled functions and exit.
           -h, --help         Print this help and exit.
+
+        Operations:
+          GET /_/health, /healthz    200 while serving, 503 once draining after SIGTERM.
+          GET /metrics               Prometheus text format (--no-metrics turns it off).
+          --system-api               Serve GET /system/functions (OpenFaaS FunctionStatus JSON).
+          --system-api-token-env VAR Require 'Authorization: Bearer <value of VAR>' there (implies --system-api).
+          --portal                   Serve a page at / to try the functions from a browser.
+          --log-format text|json     One line per entry (default), or the JSON console format.
+          --drain-delay DURATION     After SIGTERM, keep accepting with health at 503 this long
+                                     before draining (default 0s).
 
         Limits (a function's own manifest options win; sizes: 512, 64KiB, 16MiB, 1GiB, 10MB;
         durations: 500ms, 10s, 2m, 1h):
@@ -68,6 +96,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         bool help = false;
         bool list = false;
         RunLimits limits = new();
+        string logFormat = "text";
+        bool metrics = true;
+        bool systemApi = false;
+        string? systemApiToken = null;
+        bool portal = false;
+        TimeSpan drainDelay = TimeSpan.Zero;
 
         for (int i = 0; i < args.Count; i++)
         {
@@ -122,6 +156,30 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                 case "--max-output":
                     limits = limits with { MaxOutput = Size(name, inlineValue ?? Next(args, ref i, name)) };
                     break;
+                case "--log-format":
+                    logFormat = inlineValue ?? Next(args, ref i, name);
+                    if (logFormat is not ("text" or "json"))
+                    {
+                        throw new UsageException($"{name}: '{logFormat}' is not a log format (text or json)");
+                    }
+
+                    break;
+                case "--no-metrics":
+                    metrics = false;
+                    break;
+                case "--system-api":
+                    systemApi = true;
+                    break;
+                case "--system-api-token-env":
+                    systemApi = true;
+                    systemApiToken = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
+                    break;
+                case "--portal":
+                    portal = true;
+                    break;
+                case "--drain-delay":
+                    drainDelay = Duration(name, inlineValue ?? Next(args, ref i, name));
+                    break;
                 case "--max-header-count":
                     limits = limits with { MaxHeaderCount = Count(name, inlineValue ?? Next(args, ref i, name), 1) };
                     break;
@@ -159,7 +217,16 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
             resolved = Url(DefaultHost, DefaultPort);
         }
 
-        return new ServerOptions(resolved, help, list) { Limits = limits };
+        return new ServerOptions(resolved, help, list)
+        {
+            Limits = limits,
+            LogFormat = logFormat,
+            Metrics = metrics,
+            SystemApi = systemApi,
+            SystemApiTokenVariable = systemApiToken,
+            Portal = portal,
+            DrainDelay = drainDelay,
+        };
     }
 
     private static TimeSpan Duration(string name, string value)

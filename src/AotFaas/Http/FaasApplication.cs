@@ -1,3 +1,4 @@
+using AotFaas.Operations;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -5,11 +6,12 @@ namespace AotFaas.Http;
 
 /// <summary>
 /// What Kestrel runs for every request: <c>/function/{name}</c> and <c>/function/{name}/{**path}</c> go
-/// to the <see cref="FunctionEndpoint"/>, which checks the method against the function's; everything
-/// else is 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
+/// to the <see cref="FunctionEndpoint"/>, which checks the method against the function's; health,
+/// metrics, the listing and the page go to the <see cref="OperationsEndpoints"/>; everything else is
+/// 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
 /// has one route, and start-up time matters more than generality.
 /// </summary>
-public sealed class FaasApplication(FunctionEndpoint endpoint) : IHttpApplication<HttpContext>
+public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoints operations) : IHttpApplication<HttpContext>
 {
     /// <summary>The path prefix of functions; the next segment is the function's name.</summary>
     public const string FunctionPrefix = "/function/";
@@ -25,8 +27,14 @@ public sealed class FaasApplication(FunctionEndpoint endpoint) : IHttpApplicatio
         string path = context.Request.Path.Value ?? string.Empty;
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return Task.CompletedTask;
+            Task? answered = operations.TryHandle(context, path);
+            if (answered is null)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+
+            return answered;
         }
 
         int slash = path.IndexOf('/', FunctionPrefix.Length);

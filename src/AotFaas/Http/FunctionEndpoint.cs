@@ -5,6 +5,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using AotFaas.Execution;
 using AotFaas.Functions;
+using AotFaas.Operations;
 using AotFaas.Security;
 using AotFaas.Shared;
 using Microsoft.AspNetCore.Http.Features;
@@ -17,9 +18,11 @@ namespace AotFaas.Http;
 /// with an empty body. Around it, the limits of a server that runs strangers' requests: 413 for a
 /// body over <c>max-body</c>, 429 when the function's slots and queue are full, 504 past the
 /// deadline, 502 for stdout over <c>max-output</c>, 500 with a one-line reason when the program
-/// cannot start. Every response the server writes itself is one line of plain text.
+/// cannot start. Every response the server writes itself is one line of plain text. Around those, the
+/// function's own options: its methods, its request variables, a CGI response, an auth check. Each
+/// request to a known function is one <see cref="Invocation"/>: one log line and one metrics record.
 /// </summary>
-public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEndpoint> logger)
+public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEndpoint> logger, FaasMetrics? metrics = null)
 {
     /// <summary>Content-Type of stdout when neither the function nor the request names one.</summary>
     public const string DefaultContentType = "application/octet-stream";
@@ -43,40 +46,56 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     public async Task HandleAsync(HttpContext context, string name, string pathInfo)
     {
         long started = Stopwatch.GetTimestamp();
+        string requestId = RequestId.For(context.Request.Headers[RequestId.Header].Count == 1 ? context.Request.Headers[RequestId.Header][0] : null);
+        context.Response.Headers[RequestId.Header] = requestId;
         FunctionPolicy? policy = catalog.Find(name);
         if (policy is null)
         {
+            // Not an invocation: no function, no log line, and no metric labelled with a name anyone can make up.
+            metrics?.UnknownFunction();
             Stamp(context, started);
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
 
+        policy.CountInvocation();
+        var invocation = new Invocation(policy.Proc.FuncName, context.Request.Method, requestId);
+        try
+        {
+            await InvokeAsync(context, policy, pathInfo, invocation);
+        }
+        finally
+        {
+            Complete(context, invocation);
+        }
+    }
+
+    private async Task InvokeAsync(HttpContext context, FunctionPolicy policy, string pathInfo, Invocation invocation)
+    {
         string function = policy.Proc.FuncName;
-        string method = context.Request.Method;
+        string method = invocation.Method;
         if (!policy.Allows(method))
         {
             context.Response.Headers.Allow = policy.Allow;
-            await WriteTextAsync(context, started, StatusCodes.Status405MethodNotAllowed, $"'{function}' answers {policy.Allow}, not {method}");
+            await RefuseAsync(context, invocation, StatusCodes.Status405MethodNotAllowed, $"'{function}' answers {policy.Allow}, not {method}");
             return;
         }
 
         if (BadPath(context, pathInfo) is string badPath)
         {
-            Log.Rejected(logger, function, StatusCodes.Status400BadRequest, badPath);
-            await WriteTextAsync(context, started, StatusCodes.Status400BadRequest, badPath);
+            await RefuseAsync(context, invocation, StatusCodes.Status400BadRequest, badPath);
             return;
         }
 
         if (policy.Auth is { Scheme: AuthScheme.Bearer } bearer && !bearer.CheckBearer(context.Request.Headers.Authorization))
         {
-            await UnauthorizedAsync(context, started, policy);
+            await UnauthorizedAsync(context, invocation, policy);
             return;
         }
 
         if (!LimitBody(context, policy))
         {
-            Log.Rejected(logger, function, StatusCodes.Status413PayloadTooLarge, "Content-Length over max-body");
-            await WriteTextAsync(context, started, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
+            await RefuseAsync(context, invocation, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
             return;
         }
 
@@ -87,27 +106,44 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 string busy = admission == Admission.QueueFull
                     ? $"'{function}' is busy: {policy.Gate.Running} running, {policy.Gate.Waiting} waiting; try again later"
                     : "the server is busy: try again later";
-                Log.Rejected(logger, function, StatusCodes.Status429TooManyRequests, busy);
                 context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                await WriteTextAsync(context, started, StatusCodes.Status429TooManyRequests, busy);
+                await RefuseAsync(context, invocation, StatusCodes.Status429TooManyRequests, busy);
                 return;
             case Admission.TimedOut:
-                string waited = $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot";
-                Log.Rejected(logger, function, StatusCodes.Status504GatewayTimeout, waited);
-                await WriteTextAsync(context, started, StatusCodes.Status504GatewayTimeout, waited);
+                invocation.TimedOut = true;
+                await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot");
                 return;
             case Admission.Canceled:
+                invocation.Refuse("the client went away while queued", LogLevel.Information);
+                invocation.Status = Invocation.ClientClosedRequest;
                 return;
         }
 
         try
         {
-            await RunAsync(context, policy, pathInfo, started);
+            await RunAsync(context, policy, pathInfo, invocation);
         }
         finally
         {
             policy.Gate.Exit();
         }
+    }
+
+    /// <summary>The one log line and metrics record of <paramref name="invocation"/>.</summary>
+    private void Complete(HttpContext context, Invocation invocation)
+    {
+        if (invocation.Status == 0)
+        {
+            invocation.Status = context.Response.HasStarted || context.Response.StatusCode != StatusCodes.Status200OK || !context.RequestAborted.IsCancellationRequested
+                ? context.Response.StatusCode
+                : Invocation.ClientClosedRequest;
+        }
+
+        invocation.BytesOut = HttpMethods.IsHead(invocation.Method) ? 0 : context.Response.ContentLength ?? 0;
+        Log.Invocation(
+            logger, invocation.Level, invocation.Function, invocation.Method, invocation.Status, invocation.Elapsed.TotalMilliseconds,
+            invocation.Outcome, invocation.Exit, invocation.BytesIn, invocation.BytesOut, invocation.RequestId);
+        metrics?.Record(invocation);
     }
 
     /// <summary>
@@ -156,9 +192,8 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>GET and HEAD run with an empty stdin, whatever body the request may carry.</summary>
     private static bool HasInput(string method) => !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
 
-    private async Task RunAsync(HttpContext context, FunctionPolicy policy, string pathInfo, long started)
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, string pathInfo, Invocation invocation)
     {
-        string function = policy.Proc.FuncName;
         HttpRequest request = context.Request;
         PipeReader input;
         long? inputLength;
@@ -177,7 +212,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 (bool signed, long length) = await ReceiveSignedAsync(request, hmac, signedBody.Writer, context.RequestAborted);
                 if (!signed)
                 {
-                    await UnauthorizedAsync(context, started, policy);
+                    await UnauthorizedAsync(context, invocation, policy);
                     return;
                 }
 
@@ -192,7 +227,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
         catch (Exception e) when (e is BadHttpRequestException or OperationCanceledException or IOException)
         {
-            await InputFailedAsync(context, policy, started, e);
+            await InputFailedAsync(context, policy, invocation, e);
             signedBody?.Reader.Complete();
             return;
         }
@@ -200,16 +235,14 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         ProcessEnvironment? environment = null;
         try
         {
-            List<KeyValuePair<string, string>> variables = RequestVariables.For(context, policy.Proc, pathInfo, inputLength);
+            List<KeyValuePair<string, string>> variables = RequestVariables.For(context, policy.Proc, pathInfo, inputLength, invocation.RequestId);
             if (variables.Count > 0 && !policy.Environment.TryWith(variables, out environment, out string? tooLong))
             {
-                string reason = $"the request's headers are too large to pass to '{function}': {tooLong}";
-                Log.Rejected(logger, function, StatusCodes.Status431RequestHeaderFieldsTooLarge, reason);
-                await WriteTextAsync(context, started, StatusCodes.Status431RequestHeaderFieldsTooLarge, reason);
+                await RefuseAsync(context, invocation, StatusCodes.Status431RequestHeaderFieldsTooLarge, $"the request's headers are too large to pass to '{policy.Proc.FuncName}': {tooLong}");
                 return;
             }
 
-            await RunAsync(context, policy, input, environment, started);
+            await RunAsync(context, policy, input, environment, invocation);
         }
         finally
         {
@@ -245,10 +278,10 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         return (FunctionAuth.CheckSignature(request.Headers[auth.Header!], hash), length);
     }
 
-    private async Task RunAsync(HttpContext context, FunctionPolicy policy, PipeReader input, ProcessEnvironment? environment, long started)
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, PipeReader input, ProcessEnvironment? environment, Invocation invocation)
     {
         string function = policy.Proc.FuncName;
-        TimeSpan left = policy.Timeout - Stopwatch.GetElapsedTime(started);
+        TimeSpan left = policy.Timeout - invocation.Elapsed;
         RunResult result;
         try
         {
@@ -256,76 +289,86 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
         catch (SpawnException e)
         {
-            Log.SpawnFailed(logger, function, e.Message);
-            await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, e.Message);
+            invocation.SpawnFailed = true;
+            await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, e.Message, LogLevel.Error);
             return;
         }
         catch (Exception e) when (e is BadHttpRequestException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
         {
-            await InputFailedAsync(context, policy, started, e);
+            invocation.Killed = true;
+            await InputFailedAsync(context, policy, invocation, e);
             return;
         }
 
         using (result)
         {
-            double milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            invocation.BytesIn = result.InputBytes;
+            invocation.Exit = result.Status.Signal != 0 ? SignalNames.Name(result.Status.Signal) : result.Status.IsLost ? "-" : result.Status.ExitCode.ToString(CultureInfo.InvariantCulture);
             switch (result.Outcome)
             {
                 case RunOutcome.TimedOut:
-                    Log.Invocation(logger, function, StatusCodes.Status504GatewayTimeout, "timed out, " + result.Status, milliseconds);
-                    await WriteTextAsync(context, started, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
+                    invocation.TimedOut = invocation.Killed = true;
+                    await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
+                    invocation.Outcome += ", " + result.Status;
                     return;
                 case RunOutcome.OutputTooLarge:
-                    Log.Invocation(logger, function, StatusCodes.Status502BadGateway, "stdout over max-output, " + result.Status, milliseconds);
-                    await WriteTextAsync(context, started, StatusCodes.Status502BadGateway, $"'{function}' wrote more than {Quantity.FormatSize(policy.MaxOutput)} to stdout and was stopped");
+                    invocation.Killed = true;
+                    await RefuseAsync(context, invocation, StatusCodes.Status502BadGateway, $"'{function}' wrote more than {Quantity.FormatSize(policy.MaxOutput)} to stdout and was stopped");
+                    invocation.Outcome += ", " + result.Status;
                     return;
             }
 
             if (result.Stdout.SpillError is string spillError)
             {
-                Log.Invocation(logger, function, StatusCodes.Status500InternalServerError, "output lost: " + spillError, milliseconds);
-                await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {spillError}");
+                await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {spillError}", LogLevel.Error);
                 return;
             }
 
-            await WriteRunAsync(context, policy, result, started);
+            await WriteRunAsync(context, policy, result, invocation);
         }
     }
 
     /// <summary>The request body failed: too large (413), malformed (400), or the client went away (no response).</summary>
-    private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, long started, Exception e)
+    private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, Invocation invocation, Exception e)
     {
-        string function = policy.Proc.FuncName;
         if (e is BadHttpRequestException bad)
         {
             // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
             string reason = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? BodyTooLarge(policy)
                 : "the request body could not be read";
-            Log.Rejected(logger, function, bad.StatusCode, reason);
-            return WriteTextAsync(context, started, bad.StatusCode, reason);
+            return RefuseAsync(context, invocation, bad.StatusCode, reason);
         }
 
-        Log.ClientGone(logger, function, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        invocation.Refuse($"the client went away after {invocation.Elapsed.TotalMilliseconds:F1} ms", LogLevel.Information);
+        invocation.Status = Invocation.ClientClosedRequest;
         return Task.CompletedTask;
     }
 
     /// <summary>401 with no detail: which part failed is no business of the caller's.</summary>
-    private Task UnauthorizedAsync(HttpContext context, long started, FunctionPolicy policy)
+    private static Task UnauthorizedAsync(HttpContext context, Invocation invocation, FunctionPolicy policy)
     {
-        Log.Rejected(logger, policy.Proc.FuncName, StatusCodes.Status401Unauthorized, "authentication failed");
+        invocation.Refuse("authentication failed");
         if (policy.Auth!.Scheme == AuthScheme.Bearer)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
         }
 
-        return WriteTextAsync(context, started, StatusCodes.Status401Unauthorized, "unauthorized");
+        return WriteTextAsync(context, invocation.Started, StatusCodes.Status401Unauthorized, "unauthorized");
     }
 
-    private async Task WriteRunAsync(HttpContext context, FunctionPolicy policy, RunResult result, long started)
+    /// <summary>Answers with one line of text that is also the invocation's outcome.</summary>
+    private static Task RefuseAsync(HttpContext context, Invocation invocation, int status, string message, LogLevel level = LogLevel.Warning)
+    {
+        invocation.Refuse(message, level);
+        return WriteTextAsync(context, invocation.Started, status, message);
+    }
+
+    private static async Task WriteRunAsync(HttpContext context, FunctionPolicy policy, RunResult result, Invocation invocation)
     {
         HttpResponse response = context.Response;
         string function = policy.Proc.FuncName;
+        invocation.Outcome = result.Status.ToString();
         OutputBuffer body;
         long skip = 0;
         if (result.IsSuccess)
@@ -338,9 +381,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 CgiResponse? cgi = ReadCgiHead(body, out string? malformed);
                 if (cgi is null)
                 {
-                    string reason = $"'{function}' wrote a malformed CGI response: {malformed}";
-                    Log.Invocation(logger, function, StatusCodes.Status502BadGateway, reason, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                    await WriteTextAsync(context, started, StatusCodes.Status502BadGateway, reason);
+                    await RefuseAsync(context, invocation, StatusCodes.Status502BadGateway, $"'{function}' wrote a malformed CGI response: {malformed}");
                     return;
                 }
 
@@ -352,7 +393,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
 
                 foreach (KeyValuePair<string, string> header in cgi.Headers)
                 {
-                    if (!header.Key.Equals(DurationHeader, StringComparison.OrdinalIgnoreCase))
+                    if (!header.Key.Equals(DurationHeader, StringComparison.OrdinalIgnoreCase) && !header.Key.Equals(RequestId.Header, StringComparison.OrdinalIgnoreCase))
                     {
                         response.Headers.Append(header.Key, header.Value);
                     }
@@ -385,8 +426,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
 
             if (body.Length == 0 && result.Status.Signal != 0)
             {
-                Log.Invocation(logger, function, response.StatusCode, result.Status.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                await WriteTextAsync(context, started, StatusCodes.Status500InternalServerError, $"'{function}' was {result.Status}");
+                await WriteTextAsync(context, invocation.Started, StatusCodes.Status500InternalServerError, $"'{function}' was {result.Status}");
                 return;
             }
         }
@@ -398,8 +438,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             response.ContentLength = body.Length - skip;
         }
 
-        Stamp(context, started);
-        Log.Invocation(logger, function, response.StatusCode, result.Status.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        Stamp(context, invocation.Started);
         if (bodyless)
         {
             return;
@@ -412,6 +451,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         catch (Exception e) when (e is OperationCanceledException or IOException)
         {
             // The client went away while the response was being written; nothing is left to do.
+            invocation.Outcome += "; the client went away during the response";
         }
     }
 

@@ -25,16 +25,19 @@ public static class RequestVariables
     /// <param name="proc">The function, for its options and name.</param>
     /// <param name="pathInfo">The decoded path after <c>/function/{name}</c>, empty or starting with '/'.</param>
     /// <param name="contentLength">The length of the program's stdin when known, else null.</param>
-    public static List<KeyValuePair<string, string>> For(HttpContext context, Proc proc, string pathInfo, long? contentLength)
+    /// <param name="requestId">The request's id, passed as REQUEST_ID (in the cgi and openfaas modes).</param>
+    public static List<KeyValuePair<string, string>> For(HttpContext context, Proc proc, string pathInfo, long? contentLength, string requestId)
     {
         var variables = new List<KeyValuePair<string, string>>(24);
         switch (proc.RequestEnv)
         {
             case RequestEnvMode.Cgi:
                 AddCgi(variables, context, proc, pathInfo, contentLength);
+                Add(variables, "REQUEST_ID", requestId);
                 break;
             case RequestEnvMode.OpenFaas:
                 AddOpenFaas(variables, context, proc, pathInfo, contentLength);
+                Add(variables, "REQUEST_ID", requestId);
                 break;
         }
 

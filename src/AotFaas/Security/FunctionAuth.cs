@@ -54,6 +54,9 @@ public sealed class FunctionAuth
         return new FunctionAuth(proc.Auth, Encoding.UTF8.GetBytes(secret), proc.AuthHeader);
     }
 
+    /// <summary>A bearer check of <paramref name="token"/>, for the server's own endpoints.</summary>
+    public static FunctionAuth ForBearerToken(string token) => new(AuthScheme.Bearer, Encoding.UTF8.GetBytes(token), null);
+
     /// <summary>One line for each function whose <c>auth</c> secret variable is unset or empty at start-up.</summary>
     public static IReadOnlyList<string> MissingSecrets(IEnumerable<Proc> functions, Func<string, string?> serverEnvironment)
     {

@@ -1,6 +1,7 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Http;
@@ -18,12 +19,19 @@ public sealed class TestServer : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    /// <summary>Starts a server for <paramref name="functions"/>, with <paramref name="limits"/> and a server environment if given.</summary>
-    public static async Task<TestServer> StartAsync(IEnumerable<Proc> functions, RunLimits? limits = null, Func<string, string?>? environment = null)
+    /// <summary>The server itself, for its lifecycle.</summary>
+    public FaasServer Server => _server;
+
+    /// <summary>
+    /// Starts a server for <paramref name="functions"/>, with <paramref name="limits"/>, a server environment,
+    /// other <paramref name="options"/> and a logger factory if given.
+    /// </summary>
+    public static async Task<TestServer> StartAsync(IEnumerable<Proc> functions, RunLimits? limits = null, Func<string, string?>? environment = null, ServerOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
-        Dictionary<string, Proc> table = functions.ToDictionary(p => p.FuncName);
-        var options = new ServerOptions("http://127.0.0.1:0") { Limits = limits ?? new RunLimits() };
-        var server = new FaasServer(options, name => table.GetValueOrDefault(name), NullLoggerFactory.Instance, environment);
+        Proc[] all = functions.ToArray();
+        Dictionary<string, Proc> table = all.ToDictionary(p => p.FuncName);
+        options = (options ?? new ServerOptions("http://127.0.0.1:0")) with { Limits = limits ?? options?.Limits ?? new RunLimits() };
+        var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), loggerFactory ?? NullLoggerFactory.Instance, environment);
         await server.StartAsync();
         return new TestServer(server, new HttpClient { BaseAddress = new Uri(server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) });
     }
