@@ -10,6 +10,17 @@ cd "$repo"
 
 command -v dotnet >/dev/null 2>&1 || { echo "test.sh: the .NET 10 SDK is not on PATH" >&2; exit 1; }
 
+# The portal test drives a real headless Chromium (Debian's chromium package).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium (Debian package) for the portal test"
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null; } \
+      || echo "test.sh: could not install chromium; the portal test will fail" >&2
+  else
+    echo "test.sh: chromium is missing and cannot be installed here (not root, or no apt-get): install it (sudo apt-get install -y chromium), or the portal test fails" >&2
+  fi
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 # No build server outlives the run: a lingering one would keep CI's output pipe open.
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0 UseSharedCompilation=false

@@ -50,6 +50,68 @@ public sealed class CommandLineTests(PublishedBinary binary)
     }
 
     [Fact]
+    public async Task Log_format_json_writes_one_JSON_object_per_invocation()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--log-format", "json"]);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/function/upper") { Content = new StringContent("json") };
+        request.Headers.Add("X-Request-Id", "json-log-1");
+
+        using HttpResponseMessage response = await server.Client.SendAsync(request);
+
+        System.Text.Json.JsonElement state = default;
+        for (int i = 0; i < 100 && state.ValueKind == System.Text.Json.JsonValueKind.Undefined; i++)
+        {
+            await Task.Delay(30);
+            foreach (string line in server.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                using System.Text.Json.JsonDocument entry = System.Text.Json.JsonDocument.Parse(line);
+                if (entry.RootElement.GetProperty("EventId").GetInt32() == 1)
+                {
+                    Assert.Equal("AotFaas.Http.FunctionEndpoint", entry.RootElement.GetProperty("Category").GetString());
+                    Assert.Equal("Information", entry.RootElement.GetProperty("LogLevel").GetString());
+                    state = entry.RootElement.GetProperty("State").Clone();
+                }
+            }
+        }
+
+        Assert.Equal("upper", state.GetProperty("Function").GetString());
+        Assert.Equal("POST", state.GetProperty("Method").GetString());
+        Assert.Equal("200", state.GetProperty("Status").ToString());
+        Assert.Equal("0", state.GetProperty("Exit").GetString());
+        Assert.Equal("4", state.GetProperty("BytesIn").ToString());
+        Assert.Equal("4", state.GetProperty("BytesOut").ToString());
+        Assert.Equal("json-log-1", state.GetProperty("RequestId").GetString());
+    }
+
+    [Fact]
+    public async Task The_system_api_serves_the_listing_behind_its_token()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(
+            binary.Path, port, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--system-api-token-env", "E2E_LISTING_TOKEN"], new Dictionary<string, string> { ["E2E_LISTING_TOKEN"] = "e2e-listing" });
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/system/functions");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "e2e-listing");
+
+        using HttpResponseMessage allowed = await server.Client.SendAsync(request);
+        using HttpResponseMessage refused = await server.Client.GetAsync("/system/functions");
+        using System.Text.Json.JsonDocument listing = System.Text.Json.JsonDocument.Parse(await allowed.Content.ReadAsStringAsync());
+
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Contains(listing.RootElement.EnumerateArray(), f => f.GetProperty("name").GetString() == "upper" && f.GetProperty("envProcess").GetString() == "tr a-z A-Z");
+    }
+
+    [Fact]
+    public void A_missing_system_api_token_stops_the_server()
+    {
+        (int code, string output) = Repo.Run(binary.Path, ["--port", "0", "--system-api-token-env", "E2E_UNSET_TOKEN"], TimeSpan.FromSeconds(30), new Dictionary<string, string> { [RunningServer.HookSecretVariable] = RunningServer.HookSecret });
+
+        Assert.Equal(1, code);
+        Assert.Contains("--system-api-token-env names E2E_UNSET_TOKEN, which is not set (or empty); refusing to start", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_option_exits_2_with_a_message()
     {
         (int code, string output) = Repo.Run(binary.Path, ["--bogus"], TimeSpan.FromSeconds(30));

@@ -50,6 +50,28 @@ public sealed partial class ShutdownTests(PublishedBinary binary)
     }
 
     [Fact]
+    public async Task Health_turns_503_on_SIGTERM_while_the_drain_delay_keeps_serving_then_the_server_exits()
+    {
+        await using RunningServer server = await StartAsync("--drain-delay", "1500ms");
+        using (HttpResponseMessage before = await server.Client.GetAsync("/_/health"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        Kill(server.ProcessId, 15);
+        await Task.Delay(200);
+
+        // New connections are still accepted during the delay: a load balancer sees 503 and stops sending.
+        using var fresh = new HttpClient { BaseAddress = server.Address };
+        using HttpResponseMessage health = await fresh.GetAsync("/healthz");
+        using HttpResponseMessage work = await fresh.PostAsync("/function/cat", new StringContent("still here"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        Assert.Equal("still here", await work.Content.ReadAsStringAsync());
+        Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("Draining in 1.5 s: health checks answer 503", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SIGTERM_lets_a_run_in_flight_finish_then_exits_0()
     {
         await using RunningServer server = await StartAsync();
