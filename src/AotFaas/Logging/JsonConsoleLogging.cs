@@ -11,6 +11,13 @@ namespace AotFaas.Logging;
 /// </summary>
 public static class JsonConsoleLogging
 {
+    /// <summary>What the line logger does by itself: Information and up, Microsoft.* from Warning.</summary>
+    public static LoggerFilterOptions Filter => new()
+    {
+        MinLevel = LogLevel.Information,
+        Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) },
+    };
+
     public static ILoggerProvider CreateProvider()
         => new ConsoleLoggerProvider(new FixedOptions<ConsoleLoggerOptions>(new ConsoleLoggerOptions { FormatterName = ConsoleFormatterNames.Json }), formatters: null);
 
