@@ -39,6 +39,18 @@ internal static class GeneratorHarness
         return (driver.GetRunResult(), output);
     }
 
+    /// <summary>Parses <paramref name="manifest"/> alone, without the generator around it.</summary>
+    public static AotFaas.Generators.Model.ManifestModel Parse(string manifest)
+        => AotFaas.Generators.Parsing.ManifestParser.Parse(ManifestPath, SourceText.From(manifest), CancellationToken.None);
+
+    /// <summary>The options of a function <c>f: cat</c> with <paramref name="optionLines"/>, which must be free of mistakes.</summary>
+    public static AotFaas.Generators.Model.FunctionOptions Options(string optionLines)
+    {
+        AotFaas.Generators.Model.ManifestModel model = Parse("f: cat\n" + optionLines);
+        Assert.Empty(model.Diagnostics);
+        return Assert.Single(model.Functions).Options;
+    }
+
     /// <summary>The generated function table of a run, or null when none was generated.</summary>
     public static string? Table(GeneratorDriverRunResult run)
         => run.GeneratedTrees.SingleOrDefault(tree => tree.FilePath.EndsWith("FunctionTable.g.cs", StringComparison.Ordinal))?.ToString();

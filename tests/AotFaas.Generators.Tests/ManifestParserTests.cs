@@ -1,13 +1,10 @@
 using AotFaas.Generators.Model;
-using AotFaas.Generators.Parsing;
-using Microsoft.CodeAnalysis.Text;
 
 namespace AotFaas.Generators.Tests;
 
 public class ManifestParserTests
 {
-    private static ManifestModel Parse(string manifest)
-        => ManifestParser.Parse(GeneratorHarness.ManifestPath, SourceText.From(manifest), CancellationToken.None);
+    private static ManifestModel Parse(string manifest) => GeneratorHarness.Parse(manifest);
 
     private static FunctionModel Single(string manifest)
     {

@@ -1,21 +1,13 @@
 using AotFaas.Generators.Model;
-using AotFaas.Generators.Parsing;
-using Microsoft.CodeAnalysis.Text;
 
 namespace AotFaas.Generators.Tests;
 
 /// <summary>The run-safety options: values accepted, and every bad value a FAAS008 at the value.</summary>
 public class OptionTests
 {
-    private static ManifestModel Parse(string manifest)
-        => ManifestParser.Parse(GeneratorHarness.ManifestPath, SourceText.From(manifest), CancellationToken.None);
+    private static ManifestModel Parse(string manifest) => GeneratorHarness.Parse(manifest);
 
-    private static FunctionOptions Options(string optionLines)
-    {
-        ManifestModel model = Parse("f: cat\n" + optionLines);
-        Assert.Empty(model.Diagnostics);
-        return Assert.Single(model.Functions).Options;
-    }
+    private static FunctionOptions Options(string optionLines) => GeneratorHarness.Options(optionLines);
 
     [Theory]
     [InlineData("500ms", 500)]

@@ -1,22 +1,14 @@
 using AotFaas.Generators.Model;
-using AotFaas.Generators.Parsing;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.Text;
 
 namespace AotFaas.Generators.Tests;
 
 /// <summary>The request and response options (methods, request-env, pass-authorization, response, auth).</summary>
 public class RequestOptionTests
 {
-    private static ManifestModel Parse(string manifest)
-        => ManifestParser.Parse(GeneratorHarness.ManifestPath, SourceText.From(manifest), CancellationToken.None);
+    private static ManifestModel Parse(string manifest) => GeneratorHarness.Parse(manifest);
 
-    private static FunctionOptions Options(string optionLines)
-    {
-        ManifestModel model = Parse("f: cat\n" + optionLines);
-        Assert.Empty(model.Diagnostics);
-        return Assert.Single(model.Functions).Options;
-    }
+    private static FunctionOptions Options(string optionLines) => GeneratorHarness.Options(optionLines);
 
     private static DiagnosticInfo Error(string optionLines)
         => Assert.Single(Parse("f: cat\n" + optionLines).Diagnostics);

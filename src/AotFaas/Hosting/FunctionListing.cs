@@ -14,44 +14,61 @@ public static class FunctionListing
         foreach (Proc proc in functions)
         {
             text.Append(proc.FuncName).Append(": ").Append(proc.CommandLine).Append('\n');
-            Option(text, "content-type", proc.ContentType);
-            Option(text, "timeout", proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null);
-            Option(text, "max-inflight", proc.MaxInflight?.ToString(CultureInfo.InvariantCulture));
-            Option(text, "max-queue", proc.MaxQueue?.ToString(CultureInfo.InvariantCulture));
-            Option(text, "max-body", proc.MaxBody is long body ? Quantity.FormatSize(body) : null);
-            Option(text, "max-output", proc.MaxOutput is long output ? Quantity.FormatSize(output) : null);
-            foreach (string entry in proc.Env)
+            foreach ((string key, string value) in Options(proc))
             {
-                Option(text, "env", entry);
+                text.Append("  ").Append(key).Append(": ").Append(value).Append('\n');
             }
-
-            Option(text, "pass-env", proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv));
-            Option(text, "workdir", proc.WorkDir);
-            Option(text, "methods", proc.Methods is ["POST"] ? null : string.Join(" ", proc.Methods));
-            Option(text, "request-env", proc.RequestEnv switch
-            {
-                RequestEnvMode.Cgi => null,
-                RequestEnvMode.OpenFaas => "openfaas",
-                _ => "none",
-            });
-            Option(text, "pass-authorization", proc.PassAuthorization ? "true" : null);
-            Option(text, "response", proc.Response == ResponseMode.Cgi ? "cgi" : null);
-            Option(text, "auth", proc.Auth switch
-            {
-                AuthScheme.Bearer => "bearer $" + proc.AuthSecretVariable,
-                AuthScheme.HmacSha256 => $"hmac-sha256 ${proc.AuthSecretVariable} {proc.AuthHeader}",
-                _ => null,
-            });
         }
 
         return text.ToString();
     }
 
-    private static void Option(StringBuilder text, string key, string? value)
+    /// <summary>The options <paramref name="proc"/> sets, as the manifest writes them; defaults are left out.</summary>
+    public static IEnumerable<(string Key, string Value)> Options(Proc proc)
     {
-        if (value is not null)
+        (string, string?)[] single =
+        [
+            ("content-type", proc.ContentType),
+            ("timeout", proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null),
+            ("max-inflight", proc.MaxInflight?.ToString(CultureInfo.InvariantCulture)),
+            ("max-queue", proc.MaxQueue?.ToString(CultureInfo.InvariantCulture)),
+            ("max-body", proc.MaxBody is long body ? Quantity.FormatSize(body) : null),
+            ("max-output", proc.MaxOutput is long output ? Quantity.FormatSize(output) : null),
+        ];
+        foreach ((string key, string? value) in single)
         {
-            text.Append("  ").Append(key).Append(": ").Append(value).Append('\n');
+            if (value is not null)
+            {
+                yield return (key, value);
+            }
+        }
+
+        foreach (string entry in proc.Env)
+        {
+            yield return ("env", entry);
+        }
+
+        (string, string?)[] rest =
+        [
+            ("pass-env", proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv)),
+            ("workdir", proc.WorkDir),
+            ("methods", proc.Methods is ["POST"] ? null : string.Join(" ", proc.Methods)),
+            ("request-env", proc.RequestEnv switch { RequestEnvMode.Cgi => null, RequestEnvMode.OpenFaas => "openfaas", _ => "none" }),
+            ("pass-authorization", proc.PassAuthorization ? "true" : null),
+            ("response", proc.Response == ResponseMode.Cgi ? "cgi" : null),
+            ("auth", proc.Auth switch
+            {
+                AuthScheme.Bearer => "bearer $" + proc.AuthSecretVariable,
+                AuthScheme.HmacSha256 => $"hmac-sha256 ${proc.AuthSecretVariable} {proc.AuthHeader}",
+                _ => null,
+            }),
+        ];
+        foreach ((string key, string? value) in rest)
+        {
+            if (value is not null)
+            {
+                yield return (key, value);
+            }
         }
     }
 }

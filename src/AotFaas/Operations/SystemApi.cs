@@ -1,9 +1,8 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using AotFaas.Execution;
 using AotFaas.Functions;
-using AotFaas.Shared;
+using AotFaas.Hosting;
 
 namespace AotFaas.Operations;
 
@@ -39,29 +38,24 @@ public static class SystemApi
         return JsonSerializer.SerializeToUtf8Bytes(statuses, OperationsJsonContext.Default.FunctionStatusArray);
     }
 
+    /// <summary>The function's options in manifest syntax, under <c>com.aotfaas.</c>; methods, request-env and response always.</summary>
     private static Dictionary<string, string> Annotations(Proc proc)
     {
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["com.aotfaas.methods"] = string.Join(" ", proc.Methods),
-            ["com.aotfaas.request-env"] = proc.RequestEnv switch { RequestEnvMode.Cgi => "cgi", RequestEnvMode.OpenFaas => "openfaas", _ => "none" },
-            ["com.aotfaas.response"] = proc.Response == ResponseMode.Cgi ? "cgi" : "raw",
+            ["com.aotfaas.request-env"] = "cgi",
+            ["com.aotfaas.response"] = "raw",
         };
-        void Add(string key, string? value)
+        foreach ((string key, string value) in FunctionListing.Options(proc))
         {
-            if (value is not null)
+            // env and pass-env may hold anything; the listing is not the place to publish a function's environment.
+            if (key is not ("env" or "pass-env"))
             {
                 annotations["com.aotfaas." + key] = value;
             }
         }
 
-        Add("content-type", proc.ContentType);
-        Add("timeout", proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null);
-        Add("max-inflight", proc.MaxInflight?.ToString(CultureInfo.InvariantCulture));
-        Add("max-queue", proc.MaxQueue?.ToString(CultureInfo.InvariantCulture));
-        Add("max-body", proc.MaxBody is long body ? Quantity.FormatSize(body) : null);
-        Add("max-output", proc.MaxOutput is long output ? Quantity.FormatSize(output) : null);
-        Add("auth", proc.Auth switch { AuthScheme.Bearer => "bearer", AuthScheme.HmacSha256 => "hmac-sha256", _ => null });
         return annotations;
     }
 }

@@ -225,7 +225,7 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal("ok", ok.GetProperty("labels").GetProperty("faas_function").GetString());
         Assert.Equal("POST", ok.GetProperty("annotations").GetProperty("com.aotfaas.methods").GetString());
         Assert.Equal("200ms", functions[2].GetProperty("annotations").GetProperty("com.aotfaas.timeout").GetString());
-        Assert.Equal("bearer", functions[5].GetProperty("annotations").GetProperty("com.aotfaas.auth").GetString());
+        Assert.Equal("bearer $API_TOKEN", functions[5].GetProperty("annotations").GetProperty("com.aotfaas.auth").GetString());
     }
 
     [Theory]
