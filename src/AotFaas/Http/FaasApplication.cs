@@ -27,6 +27,8 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         string path = context.Request.Path.Value ?? string.Empty;
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
+            // Every response says how long it took, these ones too (a few microseconds).
+            FunctionEndpoint.Stamp(context, System.Diagnostics.Stopwatch.GetTimestamp());
             Task? answered = operations.TryHandle(context, path);
             if (answered is null)
             {

@@ -471,8 +471,8 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
     }
 
-    /// <summary>Sets <c>X-Duration-Seconds</c>, as the OpenFaaS watchdog does: seconds since the request reached the endpoint.</summary>
-    private static void Stamp(HttpContext context, long started)
+    /// <summary>Sets <c>X-Duration-Seconds</c>, as the OpenFaaS watchdog does: seconds since <paramref name="started"/>.</summary>
+    internal static void Stamp(HttpContext context, long started)
         => context.Response.Headers[DurationHeader] = Stopwatch.GetElapsedTime(started).TotalSeconds.ToString("F6", CultureInfo.InvariantCulture);
 
     private static string BodyTooLarge(FunctionPolicy policy)

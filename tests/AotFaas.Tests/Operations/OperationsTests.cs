@@ -74,6 +74,17 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, stillServing.StatusCode);
     }
 
+    [Theory]
+    [InlineData("/_/health")]
+    [InlineData("/metrics")]
+    [InlineData("/not-a-function")]
+    public async Task Responses_outside_functions_carry_X_Duration_Seconds_too(string path)
+    {
+        using HttpResponseMessage response = await Client.GetAsync(path);
+
+        Assert.Matches("^[0-9]+\\.[0-9]{6}$", response.Headers.GetValues("X-Duration-Seconds").Single());
+    }
+
     [Fact]
     public async Task Operations_paths_answer_GET_and_HEAD_only()
     {
