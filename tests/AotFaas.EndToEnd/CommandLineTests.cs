@@ -112,6 +112,27 @@ public sealed class CommandLineTests(PublishedBinary binary)
     }
 
     [Fact]
+    public async Task Signals_the_server_was_started_with_ignored_are_at_their_defaults_in_functions()
+    {
+        // nohup, or a shell's background job, starts a program with SIGHUP, SIGINT or SIGQUIT ignored; exec keeps that.
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(
+            "/bin/sh", port, ["-c", "trap '' HUP INT QUIT; exec \"$0\" \"$@\"", binary.Path, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+        using HttpResponseMessage response = await server.Client.PostAsync("/function/sigign", new StringContent(string.Empty));
+        Dictionary<string, ulong> masks = (await response.Content.ReadAsStringAsync()).Trim().Split('\n')
+            .Select(line => line.Split(":\t"))
+            .ToDictionary(parts => parts[0], parts => ulong.Parse(parts[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
+
+        // The server itself does have them ignored (SIGPIPE too), which is what makes the check meaningful.
+        string serverStatus = await File.ReadAllTextAsync($"/proc/{server.ProcessId}/status");
+        ulong serverIgnored = ulong.Parse(serverStatus.Split('\n').Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0x1007UL, serverIgnored & 0x1007UL);
+        Assert.Equal(0UL, masks["SigIgn"] & 0x7FFF_FFFFUL);
+        Assert.Equal(0UL, masks["SigBlk"] & 0x7FFF_FFFFUL);
+    }
+
+    [Fact]
     public void An_unknown_option_exits_2_with_a_message()
     {
         (int code, string output) = Repo.Run(binary.Path, ["--bogus"], TimeSpan.FromSeconds(30));

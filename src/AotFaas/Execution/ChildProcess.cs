@@ -271,6 +271,8 @@ public sealed class ChildProcess : IDisposable
         try
         {
             // Every signal back to its default: the runtime ignores SIGPIPE, and an ignored disposition survives exec.
+            // Naming all of them is also the cheapest: glibc's child then sets each with one sigaction (64 calls);
+            // naming only the ignored ones makes it read every disposition and reset the handled ones (~119, measured).
             LibC.sigfillset(defaults);
             LibC.sigemptyset(mask);
             Check(LibC.posix_spawnattr_setsigdefault(attr, defaults), executable);
