@@ -24,6 +24,7 @@ public sealed class PrometheusExporter : IDisposable
 
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, Family> _families = new();
+    private readonly Lock _scraping = new();
 
     public PrometheusExporter(Meter meter)
     {
@@ -44,22 +45,26 @@ public sealed class PrometheusExporter : IDisposable
     /// <summary>Every family in the text format, observable instruments asked for their values now.</summary>
     public string Scrape()
     {
-        foreach (Family family in _families.Values)
+        // One scrape at a time: observable families are cleared and refilled for each.
+        lock (_scraping)
         {
-            if (family.IsObservable)
+            foreach (Family family in _families.Values)
             {
-                family.Clear();
+                if (family.IsObservable)
+                {
+                    family.Clear();
+                }
             }
-        }
 
-        _listener.RecordObservableInstruments();
-        var text = new StringBuilder(4096);
-        foreach (Family family in _families.Values.OrderBy(f => f.Name, StringComparer.Ordinal))
-        {
-            family.WriteTo(text);
-        }
+            _listener.RecordObservableInstruments();
+            var text = new StringBuilder(4096);
+            foreach (Family family in _families.Values.OrderBy(f => f.Name, StringComparer.Ordinal))
+            {
+                family.WriteTo(text);
+            }
 
-        return text.ToString();
+            return text.ToString();
+        }
     }
 
     public void Dispose() => _listener.Dispose();
