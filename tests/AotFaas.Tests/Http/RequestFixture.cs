@@ -29,6 +29,7 @@ public sealed class RequestFixture : IAsyncLifetime
         System.Collections.Immutable.ImmutableArray<string> allMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"];
         Proc[] procs =
         [
+            new("cat", "cat", []),
             new("env", "env", [], methods: allMethods),
             new("env-authorization", "env", [], passAuthorization: true),
             new("env-openfaas", "env", [], requestEnv: RequestEnvMode.OpenFaas, methods: ["GET", "POST"]),
