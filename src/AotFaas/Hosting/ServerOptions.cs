@@ -40,7 +40,8 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         Usage: aotfaas [options]
 
         Serves the functions compiled into this binary from functions.faas:
-          POST /function/{name}   the request body is the program's stdin;
+          POST /function/{name}[/{path}]   the request body is the program's stdin (a
+                                  function's methods option may allow others);
                                   exit 0 -> 200 with stdout, otherwise 500 with stderr;
                                   an unknown name -> 404 with an empty body.
 
