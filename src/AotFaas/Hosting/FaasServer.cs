@@ -83,7 +83,15 @@ public sealed class FaasServer : IAsyncDisposable
             FunctionRunner.WarmUp();
             foreach (string name in functionNames)
             {
-                _ = _catalog.Find(name)?.Executable.Resolved;
+                try
+                {
+                    _ = _catalog.Find(name)?.Executable.Resolved;
+                }
+                catch (InvalidOperationException)
+                {
+                    // A function that cannot be prepared (its auth secret is gone) fails on its own requests,
+                    // with a 500; an exception here, on a thread of its own, would end the whole server.
+                }
             }
         })
         {

@@ -219,6 +219,24 @@ public class AuthTests(RequestFixture server) : IClassFixture<RequestFixture>
     }
 
     [Fact]
+    public async Task A_function_whose_secret_is_missing_never_runs_and_the_server_keeps_serving()
+    {
+        // The binary refuses to start in this case; a server built around it anyway must fail closed per request.
+        string marker = Path.Combine(server.Scratch, "no-secret.ran");
+        await using TestServer bare = await TestServer.StartAsync(
+            [new("guarded", "touch", [marker], auth: AuthScheme.Bearer, authSecretVariable: "NOT_SET"), new("cat", "cat", [])],
+            environment: name => name == "PATH" ? Environment.GetEnvironmentVariable("PATH") : null);
+        bare.Server.WarmUpInBackground(["guarded", "cat"]);
+
+        using HttpResponseMessage guarded = await bare.Client.PostAsync("/function/guarded", new StringContent("x"));
+        using HttpResponseMessage other = await bare.Client.PostAsync("/function/cat", new StringContent("still here"));
+
+        Assert.Equal(HttpStatusCode.InternalServerError, guarded.StatusCode);
+        Assert.False(File.Exists(marker));
+        Assert.Equal("still here", await other.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public void Missing_or_empty_secrets_are_listed_for_a_fail_closed_start()
     {
         Proc[] functions =
