@@ -104,10 +104,27 @@ public sealed class PrometheusExporter : IDisposable
         _ => value.ToString("R", CultureInfo.InvariantCulture),
     };
 
+    /// <summary>
+    /// A measurement's tags as a dictionary key, compared by value (a boxed status code equals another of the
+    /// same number). The server's instruments carry at most two tags; more fall back to their label text.
+    /// </summary>
+    private readonly record struct LabelSet(string? Key1, object? Value1, string? Key2, object? Value2)
+    {
+        public static LabelSet Of(ReadOnlySpan<KeyValuePair<string, object?>> tags) => tags.Length switch
+        {
+            0 => default,
+            1 => new(tags[0].Key, tags[0].Value, null, null),
+            // In name order, as the label text is: the same two tags in either order are one series.
+            2 when string.CompareOrdinal(tags[0].Key, tags[1].Key) > 0 => new(tags[1].Key, tags[1].Value, tags[0].Key, tags[0].Value),
+            2 => new(tags[0].Key, tags[0].Value, tags[1].Key, tags[1].Value),
+            _ => new(null, Labels(tags), null, null),
+        };
+    }
+
     /// <summary>One instrument: its metric family and its series, one per label set.</summary>
     private sealed class Family
     {
-        private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<LabelSet, Series> _series = new();
         private readonly string _type;
         private readonly string _help;
 
@@ -136,7 +153,13 @@ public sealed class PrometheusExporter : IDisposable
 
         public void Add(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            Series series = _series.GetOrAdd(Labels(tags), static (_, histogram) => new Series(histogram), IsHistogram);
+            // Every invocation records here: the label text is built once per label set, not per measurement.
+            LabelSet key = LabelSet.Of(tags);
+            if (!_series.TryGetValue(key, out Series? series))
+            {
+                series = _series.GetOrAdd(key, new Series(Labels(tags), IsHistogram));
+            }
+
             if (IsHistogram)
             {
                 series.Observe(value);
@@ -157,15 +180,15 @@ public sealed class PrometheusExporter : IDisposable
         {
             text.Append("# HELP ").Append(Name).Append(' ').Append(_help.Replace("\\", "\\\\").Replace("\n", "\\n")).Append('\n');
             text.Append("# TYPE ").Append(Name).Append(' ').Append(_type).Append('\n');
-            foreach ((string labels, Series series) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
+            foreach (Series series in _series.Values.OrderBy(s => s.Labels, StringComparer.Ordinal))
             {
                 if (IsHistogram)
                 {
-                    series.WriteHistogram(text, Name, labels);
+                    series.WriteHistogram(text, Name);
                 }
                 else
                 {
-                    Sample(text, Name, labels, series.Value);
+                    Sample(text, Name, series.Labels, series.Value);
                 }
             }
         }
@@ -182,8 +205,11 @@ public sealed class PrometheusExporter : IDisposable
         }
 
         /// <summary>The value of one label set: a sum, a last value, or a histogram's buckets.</summary>
-        private sealed class Series(bool histogram)
+        private sealed class Series(string labels, bool histogram)
         {
+            /// <summary>The label set in exposition syntax, <c>function="cat",status="200"</c>.</summary>
+            public string Labels { get; } = labels;
+
             private readonly long[]? _buckets = histogram ? new long[Buckets.Length] : null;
             private readonly Lock _lock = new();
             private long _count;
@@ -233,8 +259,9 @@ public sealed class PrometheusExporter : IDisposable
                 }
             }
 
-            public void WriteHistogram(StringBuilder text, string name, string labels)
+            public void WriteHistogram(StringBuilder text, string name)
             {
+                string labels = Labels;
                 long[] buckets;
                 long count;
                 double sum;
