@@ -9,6 +9,7 @@ using AotFaas.Operations;
 using AotFaas.Security;
 using AotFaas.Shared;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 
 namespace AotFaas.Http;
 
@@ -46,7 +47,8 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     public async Task HandleAsync(HttpContext context, string name, string pathInfo)
     {
         long started = Stopwatch.GetTimestamp();
-        string requestId = RequestId.For(context.Request.Headers[RequestId.Header].Count == 1 ? context.Request.Headers[RequestId.Header][0] : null);
+        StringValues offered = context.Request.Headers[RequestId.Header];
+        string requestId = RequestId.For(offered.Count == 1 ? offered[0] : null);
         context.Response.Headers[RequestId.Header] = requestId;
         FunctionPolicy? policy = catalog.Find(name);
         if (policy is null)
@@ -59,7 +61,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
 
         policy.CountInvocation();
-        var invocation = new Invocation(policy.Proc.FuncName, context.Request.Method, requestId);
+        var invocation = new Invocation(policy.Proc.FuncName, context.Request.Method, requestId, started);
         try
         {
             await InvokeAsync(context, policy, pathInfo, invocation);

@@ -6,7 +6,7 @@ namespace AotFaas.Http;
 /// What one request to a function came to, filled in while it is handled and reported once at its
 /// end: one log line and one set of metric updates per invocation, whatever path it took.
 /// </summary>
-public sealed class Invocation(string function, string method, string requestId)
+public sealed class Invocation(string function, string method, string requestId, long started)
 {
     /// <summary>The status of a request whose client went away before the response (nginx's convention).</summary>
     public const int ClientClosedRequest = 499;
@@ -18,7 +18,7 @@ public sealed class Invocation(string function, string method, string requestId)
     public string RequestId { get; } = requestId;
 
     /// <summary>When the endpoint received the request (a <see cref="Stopwatch"/> timestamp).</summary>
-    public long Started { get; } = Stopwatch.GetTimestamp();
+    public long Started { get; } = started;
 
     /// <summary>The response's status, or <see cref="ClientClosedRequest"/>.</summary>
     public int Status { get; set; }
