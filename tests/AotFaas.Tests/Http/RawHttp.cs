@@ -5,7 +5,8 @@ namespace AotFaas.Tests.Http;
 
 /// <summary>
 /// A request written byte for byte on a socket, for what HttpClient would not send as is (dot segments,
-/// encoded slashes, odd headers). The request asks the server to close the connection; the whole answer is read.
+/// encoded slashes, odd headers, a body that never comes). The request asks the server to close the
+/// connection; the answer is read to its Content-Length, or else to the close.
 /// </summary>
 public static class RawHttp
 {
@@ -46,12 +47,29 @@ public static class RawHttp
         var received = new MemoryStream();
         byte[] buffer = new byte[16384];
         int read;
-        while ((read = await socket.ReceiveAsync(buffer, timeout.Token)) > 0)
+        while (!IsComplete(received.GetBuffer().AsSpan(0, (int)received.Length), method) && (read = await socket.ReceiveAsync(buffer, timeout.Token)) > 0)
         {
             received.Write(buffer, 0, read);
         }
 
         return Parse(received.ToArray());
+    }
+
+    /// <summary>
+    /// Whether a response with a Content-Length has arrived whole: the server may keep the connection open
+    /// a while after answering early (it drains a body it refused). Other responses end when it closes.
+    /// </summary>
+    private static bool IsComplete(ReadOnlySpan<byte> received, string method)
+    {
+        int end = received.IndexOf("\r\n\r\n"u8);
+        if (end < 0)
+        {
+            return false;
+        }
+
+        string head = Encoding.ASCII.GetString(received[..end]);
+        System.Text.RegularExpressions.Match length = System.Text.RegularExpressions.Regex.Match(head, "\r\nContent-Length: *([0-9]+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        return length.Success && (method == "HEAD" || received.Length - end - 4 >= long.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static Response Parse(byte[] raw)
