@@ -1,3 +1,5 @@
+using AotFaas.Shared;
+
 namespace AotFaas.Generators.Parsing
 {
     /// <summary>
@@ -73,7 +75,7 @@ namespace AotFaas.Generators.Parsing
 
         private static int ReadToken(string s, int i)
         {
-            while (i < s.Length && IsTokenChar(s[i]))
+            while (i < s.Length && HttpToken.IsTokenChar(s[i]))
             {
                 i++;
             }
@@ -119,15 +121,5 @@ namespace AotFaas.Generators.Parsing
 
         /// <summary>Whether <paramref name="s"/> is an HTTP token (RFC 9110), the shape of a header name.</summary>
         public static bool IsToken(string s) => s.Length > 0 && ReadToken(s, 0) == s.Length;
-
-        private static bool IsTokenChar(char c)
-        {
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            {
-                return true;
-            }
-
-            return "!#$%&'*+-.^_`|~".IndexOf(c) >= 0;
-        }
     }
 }

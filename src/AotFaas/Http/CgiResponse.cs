@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AotFaas.Shared;
 
 namespace AotFaas.Http;
 
@@ -226,7 +227,7 @@ public sealed class CgiResponse
     {
         foreach (byte b in name)
         {
-            if (!(char.IsAsciiLetterOrDigit((char)b) || "!#$%&'*+-.^_`|~"u8.Contains(b)))
+            if (!HttpToken.IsTokenChar((char)b))
             {
                 return false;
             }
