@@ -115,7 +115,7 @@ using (var drain = new CancellationTokenSource(limits.DrainTimeout))
     await server.StopAsync(drain.Token);
 }
 
-for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000; ChildProcess.LiveCount > 0 && Environment.TickCount64 < deadline;)
+for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000; (ChildProcess.LiveCount > 0 || OrphanReaper.Pending > 0) && Environment.TickCount64 < deadline;)
 {
     await Task.Delay(20);
 }

@@ -115,7 +115,7 @@ internal static class ProcessTable
     /// <summary>True once <paramref name="pid"/> has exited (gone, or a zombie waiting for an unrelated reaper).</summary>
     public static async Task<bool> IsGoneAsync(int pid, int timeoutMilliseconds = 5000)
     {
-        for (int waited = 0; waited < timeoutMilliseconds; waited += 20)
+        for (int waited = 0; ; waited += 20)
         {
             string? stat = ReadStat(pid);
             if (stat is null || StateOf(stat) is 'Z' or 'X')
@@ -123,10 +123,13 @@ internal static class ProcessTable
                 return true;
             }
 
+            if (waited >= timeoutMilliseconds)
+            {
+                return false;
+            }
+
             await Task.Delay(20);
         }
-
-        return false;
     }
 
     private static string? ReadStat(int pid)

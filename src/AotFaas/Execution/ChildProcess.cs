@@ -15,8 +15,11 @@ namespace AotFaas.Execution;
 /// </summary>
 public sealed class ChildProcess : IDisposable
 {
-    // Every run not yet reaped, so that a forced shutdown can end them all.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> Live = new();
+    // Every run not yet reaped, so that a forced shutdown can end them all and orphans can be told whose they may be.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, RunWatch> Live = new();
+
+    /// <summary>How long stdout and stderr may stay open after the program was reaped, when none is given.</summary>
+    public static readonly TimeSpan DefaultOutputGrace = TimeSpan.FromSeconds(2);
 
     private readonly RunWatch _watch;
     private int _stdin;
@@ -33,15 +36,25 @@ public sealed class ChildProcess : IDisposable
     /// <summary>The process id, which is also its process group and session id.</summary>
     public int Id { get; }
 
-    /// <summary>Completes once the program has exited, been reaped, and closed (or lost) its stdout and stderr.</summary>
+    /// <summary>
+    /// Completes once the program has exited and been reaped, and its stdout and stderr have reached their end
+    /// or were closed by the server because something outside the program kept them open past the grace.
+    /// </summary>
     public Task<ExitStatus> Completion => _watch.Completion.Task;
+
+    /// <summary>
+    /// True when the program's stdout or stderr was still held open (by a process that left its group) when the
+    /// grace after its exit ran out, and the server closed its ends; valid after <see cref="Completion"/>.
+    /// </summary>
+    public bool OutputAbandoned => _watch.OutputAbandoned;
 
     /// <summary>
     /// Starts <paramref name="executable"/> (looked up on the server's PATH when it holds no '/')
     /// with <paramref name="arguments"/> and <paramref name="environment"/>, in <paramref name="workDir"/>
     /// when given; its stdout and stderr are appended to <paramref name="stdout"/> and <paramref name="stderr"/>
     /// until they close. <paramref name="onStdoutOverflow"/> is called once, on the I/O thread, when stdout
-    /// passes its buffer's limit. When the program exits, whatever it left running in its process group is killed.
+    /// passes its buffer's limit or cannot be kept. When the program exits, whatever it left running in its process group
+    /// is killed, and its stdout and stderr get <paramref name="outputGrace"/> to reach their end before they are closed.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
     public static unsafe ChildProcess Start(
@@ -52,7 +65,8 @@ public sealed class ChildProcess : IDisposable
         OutputBuffer stderr,
         string? workDir = null,
         Action? onStdoutOverflow = null,
-        string? resolvedPath = null)
+        string? resolvedPath = null,
+        TimeSpan? outputGrace = null)
     {
         int* fds = stackalloc int[6] { -1, -1, -1, -1, -1, -1 };
         try
@@ -71,13 +85,14 @@ public sealed class ChildProcess : IDisposable
             SetNonBlocking(fds[2]);
             SetNonBlocking(fds[4]);
 
+            long started = BootClock.Ticks();
             int pid = Spawn(executable, resolvedPath, arguments, environment, workDir, fds[0], fds[3], fds[5]);
             CloseAndClear(fds, 0);
             CloseAndClear(fds, 3);
             CloseAndClear(fds, 5);
 
-            Live[pid] = 0;
-            var watch = new RunWatch(pid, fds[2], fds[4], stdout, stderr, onStdoutOverflow);
+            var watch = new RunWatch(pid, started, fds[2], fds[4], stdout, stderr, onStdoutOverflow, outputGrace ?? DefaultOutputGrace);
+            Live[pid] = watch;
             var child = new ChildProcess(pid, fds[1], watch);
             fds[1] = fds[2] = fds[4] = -1;
             watch.Begin();
@@ -144,21 +159,41 @@ public sealed class ChildProcess : IDisposable
 
     /// <summary>
     /// Sends <paramref name="signal"/> to the program's whole process group, reaching what it started too.
-    /// Harmless once the group is gone.
+    /// Nothing is sent once the program was reaped: its pid, the group's id, may belong to someone else by then.
     /// </summary>
-    public void SignalGroup(int signal) => LibC.kill(-Id, signal);
+    public void SignalGroup(int signal) => _watch.SignalGroup(signal);
 
     /// <summary>How many runs are alive (started, not yet reaped).</summary>
     public static int LiveCount => Live.Count;
 
-    /// <summary>Sends <paramref name="signal"/> to the process group of every run still alive.</summary>
+    /// <summary>Sends <paramref name="signal"/> to the process group of every run not yet reaped.</summary>
     public static void SignalAll(int signal)
     {
-        foreach (int pid in Live.Keys)
+        foreach (RunWatch watch in Live.Values)
         {
-            LibC.kill(-pid, signal);
+            watch.SignalGroup(signal);
         }
     }
+
+    /// <summary>
+    /// True when a run that started at or before <paramref name="startTicks"/> (<see cref="BootClock"/> ticks) has
+    /// not been reaped yet, so a process started then may be one of its descendants.
+    /// </summary>
+    internal static bool AnyLiveRunStartedBy(long startTicks)
+    {
+        foreach (RunWatch watch in Live.Values)
+        {
+            if (watch.StartTicks <= startTicks)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when <paramref name="pid"/> is a run's program not yet reaped.</summary>
+    internal static bool IsLiveRun(int pid) => Live.ContainsKey(pid);
 
     /// <summary>Closes stdin. The process is not touched: end it first with <see cref="SignalGroup"/>.</summary>
     public void Dispose() => CloseInput();
@@ -363,10 +398,20 @@ public sealed class ChildProcess : IDisposable
     /// A descriptor field is set to -1 the moment it is closed: its number may come straight back
     /// from the kernel for another descriptor (even this run's pidfd), and must not be mistaken for it.
     /// </summary>
-    private sealed unsafe class RunWatch(int pid, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer, Action? onStdoutOverflow) : IoWatch
+    private sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer, Action? onStdoutOverflow, TimeSpan outputGrace) : IoWatch
     {
         /// <summary>Reads a descriptor at most this many times an event, so one busy pipe cannot starve the others.</summary>
         private const int MaxReadsPerEvent = 16;
+
+        // Held while the program is reaped and while its group is signalled, so that no signal can follow the reap.
+        private readonly Lock _reaping = new();
+        private bool _reaped;
+
+        /// <summary>When the run started, in <see cref="BootClock"/> ticks (taken just before the spawn).</summary>
+        public long StartTicks { get; } = startTicks;
+
+        /// <summary>True once the server closed a pipe that something else still held open.</summary>
+        public bool OutputAbandoned { get; private set; }
 
         private int _stdout = stdout;
         private bool _stdoutGrown;
@@ -378,6 +423,18 @@ public sealed class ChildProcess : IDisposable
         public TaskCompletionSource<ExitStatus> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource? Writable { get; set; }
+
+        /// <summary>Signals the group while its leader is alive or an unreaped zombie (so its id is still the run's); never after.</summary>
+        public void SignalGroup(int signal)
+        {
+            lock (_reaping)
+            {
+                if (!_reaped)
+                {
+                    LibC.kill(-pid, signal);
+                }
+            }
+        }
 
         public void Begin()
         {
@@ -421,7 +478,7 @@ public sealed class ChildProcess : IDisposable
             if (fd == _stdout)
             {
                 bool ended = Drain(fd, stdoutBuffer);
-                if (stdoutBuffer.Overflowed && onStdoutOverflow is not null)
+                if ((stdoutBuffer.Overflowed || stdoutBuffer.SpillError is not null) && onStdoutOverflow is not null)
                 {
                     Action notify = onStdoutOverflow;
                     onStdoutOverflow = null;
@@ -458,12 +515,48 @@ public sealed class ChildProcess : IDisposable
                     _pidfd = -1;
                     IoLoop.Instance.Remove(fd);
                     LibC.close(fd);
+                    OrphanReaper.RunReaped(pid);
+                    if (_stdout >= 0 || _stderr >= 0)
+                    {
+                        // Something that left the group may hold the pipes: they get the grace, then are closed.
+                        IoLoop.Instance.After(outputGrace, this);
+                    }
+
                     Done();
                 }
             }
             else
             {
                 Writable?.TrySetResult();
+            }
+        }
+
+        /// <summary>The grace after the reap is over: pipes still open are closed, whoever holds their other end.</summary>
+        public override void OnTimer()
+        {
+            foreach (int fd in (int[])[_stdout, _stderr])
+            {
+                if (fd >= 0)
+                {
+                    // Read what is there first: it was written before the grace ran out.
+                    OnReady(fd, LibC.EPOLLIN);
+                }
+            }
+
+            if (_stdout >= 0)
+            {
+                int fd = _stdout;
+                _stdout = -1;
+                OutputAbandoned = true;
+                Close(fd);
+            }
+
+            if (_stderr >= 0)
+            {
+                int fd = _stderr;
+                _stderr = -1;
+                OutputAbandoned = true;
+                Close(fd);
             }
         }
 
@@ -504,7 +597,7 @@ public sealed class ChildProcess : IDisposable
             {
             }
 
-            LibC.kill(-pid, LibC.SIGKILL);
+            SignalGroup(LibC.SIGKILL);
             TryReap(0);
             Done();
         }
@@ -529,15 +622,26 @@ public sealed class ChildProcess : IDisposable
         {
             int status;
             int result;
-            do
+            if (options == 0)
             {
-                result = LibC.waitpid(pid, &status, options);
+                // The fallback thread: wait outside the lock (the process has exited, see WaitAndDone), then reap under it.
+                options = LibC.WNOHANG;
             }
-            while (result < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
 
-            if (result == 0)
+            lock (_reaping)
             {
-                return false;
+                do
+                {
+                    result = LibC.waitpid(pid, &status, options);
+                }
+                while (result < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+                if (result == 0)
+                {
+                    return false;
+                }
+
+                _reaped = true;
             }
 
             // ECHILD: something else reaped it (e.g. the runtime, when the server was started with SIGCHLD ignored).

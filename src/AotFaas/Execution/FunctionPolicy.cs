@@ -16,6 +16,7 @@ public sealed class FunctionPolicy
         MaxBody = proc.MaxBody ?? limits.MaxBody;
         MaxOutput = proc.MaxOutput ?? limits.MaxOutput;
         KillGrace = limits.KillGrace;
+        TempDirectory = limits.TempDirectory;
         int inflight = proc.MaxInflight ?? limits.MaxInflight;
         Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
         Environment = ProcessEnvironment.ForFunction(proc, serverEnvironment);
@@ -64,6 +65,9 @@ public sealed class FunctionPolicy
     public long MaxOutput { get; }
 
     public TimeSpan KillGrace { get; }
+
+    /// <summary>Where stdout past its in-memory part, and a signed body being checked, are kept; null for <c>$TMPDIR</c>.</summary>
+    public string? TempDirectory { get; }
 
     public RunGate Gate { get; }
 

@@ -28,20 +28,23 @@ public static class FunctionRunner
     }
 
     /// <summary>
-    /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it
-    /// when <paramref name="timeout"/> passes or its stdout passes its limit. It runs with <paramref name="environment"/>,
-    /// or the function's own when null.
+    /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it when
+    /// <paramref name="timeout"/> passes, its stdout passes its limit or cannot be kept, or more than its
+    /// <c>max-body</c> arrives. It runs with <paramref name="environment"/>, or the function's own when null.
+    /// Returns once the program has ended, or at the deadline (<see cref="RunOutcome.TimedOut"/>) while it is
+    /// being stopped; either way the caller disposes the result, which waits until the program is gone.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
+    /// <exception cref="InputTooLargeException">More than <c>max-body</c> bytes of input arrived; the run was killed.</exception>
     public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken, ProcessEnvironment? environment = null)
     {
-        var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory);
+        var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory, policy.TempDirectory);
         var stderr = new OutputBuffer(RunLimits.MaxStderr);
         RunStopper? stopper = null;
         ChildProcess child;
         try
         {
-            child = Start(policy, environment ?? policy.Environment, stdout, stderr, () => stopper?.OutputTooLarge());
+            child = Start(policy, environment ?? policy.Environment, stdout, stderr, () => stopper?.OutputTrouble());
         }
         catch
         {
@@ -50,47 +53,60 @@ public static class FunctionRunner
             throw;
         }
 
-        using (child)
-        using (stopper = new RunStopper(child, policy.KillGrace))
+        stopper = new RunStopper(child, policy.KillGrace, stdout);
+        if (stdout.Overflowed || stdout.SpillError is not null)
         {
-            if (stdout.Overflowed)
+            stopper.OutputTrouble();
+        }
+
+        var stopInput = new CancellationTokenSource();
+        var pump = new InputPump(child, policy.MaxBody);
+        Task pumping = pump.RunAsync(input, stopInput.Token);
+        var deadline = new CancellationTokenSource(timeout);
+        IDisposable[] owned =
+        [
+            deadline.Token.UnsafeRegister(static state => ((RunStopper)state!).TimeOut(), stopper),
+            cancellationToken.UnsafeRegister(static state => ((RunStopper)state!).Abandon(), stopper),
+            deadline,
+            stopper,
+            stopInput,
+        ];
+
+        RunResult Result(RunOutcome outcome) => new(outcome, child, stdout, stderr, pump.Bytes, owned);
+        try
+        {
+            await Task.WhenAny(child.Completion, stopper.TimedOut).ConfigureAwait(false);
+            if (!child.Completion.IsCompleted)
             {
-                stopper.OutputTooLarge();
+                // The deadline: answered now, whatever the client is still sending; the program is being stopped.
+                await StopAsync(stopInput, pumping).ConfigureAwait(false);
+                return Result(RunOutcome.TimedOut);
             }
 
-            using var stopInput = new CancellationTokenSource();
-            var pump = new InputPump(child);
-            Task pumping = pump.RunAsync(input, stopInput.Token);
-            try
+            // The deadline cannot fire any more: the program is gone.
+            deadline.Dispose();
+            RunOutcome outcome = stopper.Reason ?? RunOutcome.Ended;
+            if (!pumping.IsCompleted && outcome != RunOutcome.TimedOut)
             {
-                ExitStatus status;
-                using (var deadline = new CancellationTokenSource(timeout))
-                using (deadline.Token.UnsafeRegister(static state => ((RunStopper)state!).TimeOut(), stopper))
-                using (cancellationToken.UnsafeRegister(static state => ((RunStopper)state!).Abandon(), stopper))
-                {
-                    status = await child.Completion.ConfigureAwait(false);
-                }
+                // The rest of the input is drained for a while, then given up on.
+                await Task.WhenAny(pumping, Task.Delay(InputDrainTimeout, CancellationToken.None)).ConfigureAwait(false);
+            }
 
-                // The program is gone: the rest of the input is drained for a while, then given up on.
-                if (!pumping.IsCompleted)
-                {
-                    await Task.WhenAny(pumping, Task.Delay(InputDrainTimeout, CancellationToken.None)).ConfigureAwait(false);
-                }
-
-                await StopAsync(stopInput, pumping).ConfigureAwait(false);
+            await StopAsync(stopInput, pumping).ConfigureAwait(false);
+            if (outcome != RunOutcome.TimedOut)
+            {
                 pump.ThrowIfInputFailed();
                 cancellationToken.ThrowIfCancellationRequested();
-                return new RunResult(stopper.Reason ?? RunOutcome.Ended, status, stdout, stderr) { InputBytes = pump.Bytes };
             }
-            catch
-            {
-                child.SignalGroup(LibC.SIGKILL);
-                await StopAsync(stopInput, pumping).ConfigureAwait(false);
-                await child.Completion.ConfigureAwait(false);
-                stdout.Dispose();
-                stderr.Dispose();
-                throw;
-            }
+
+            return Result(outcome);
+        }
+        catch
+        {
+            child.SignalGroup(LibC.SIGKILL);
+            await StopAsync(stopInput, pumping).ConfigureAwait(false);
+            await Result(RunOutcome.Ended).DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -100,13 +116,13 @@ public static class FunctionRunner
         string? resolved = policy.Executable.Resolved;
         try
         {
-            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, resolved);
+            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, resolved, policy.KillGrace);
         }
         catch (SpawnException) when (resolved is not null && resolved != proc.Executable)
         {
             // The file found on PATH earlier is gone or changed: search again.
             policy.Executable.Forget();
-            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved);
+            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved, policy.KillGrace);
         }
     }
 
@@ -120,7 +136,7 @@ public static class FunctionRunner
     }
 
     /// <summary>Copies the input into the program's stdin and closes it at the end of the input. Never throws.</summary>
-    private sealed class InputPump(ChildProcess child)
+    private sealed class InputPump(ChildProcess child, long maxBytes)
     {
         private Exception? _inputFailure;
 
@@ -153,6 +169,15 @@ public static class FunctionRunner
 
                     ReadOnlySequence<byte> buffer = read.Buffer;
                     Bytes += buffer.Length;
+                    if (Bytes > maxBytes)
+                    {
+                        // max-body counts the body's own bytes, whatever its framing (Kestrel's limit would count chunk headers too).
+                        _inputFailure = new InputTooLargeException(maxBytes);
+                        child.SignalGroup(LibC.SIGKILL);
+                        input.AdvanceTo(buffer.End);
+                        return;
+                    }
+
                     if (programReads && !await WriteAsync(buffer, stop).ConfigureAwait(false))
                     {
                         // The program stopped reading: normal. Its stdin closes; the rest of the body is read and dropped.

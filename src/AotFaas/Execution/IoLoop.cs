@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using AotFaas.Execution.Native;
@@ -11,6 +12,7 @@ namespace AotFaas.Execution;
 /// wake writers waiting for room in a stdin pipe. Reads happen on this thread, inline, so a run
 /// costs no task, stream or thread-pool hop per read; only its completion goes to the thread pool.
 /// Descriptors are registered by number, and a number is only reused after its watch is removed.
+/// Timers set on this thread (<see cref="After"/>) fire on it too, so a watch never races itself.
 /// </summary>
 internal sealed unsafe class IoLoop
 {
@@ -26,6 +28,10 @@ internal sealed unsafe class IoLoop
     private readonly int _epoll;
     private readonly ConcurrentDictionary<int, IoWatch> _watches = new();
 
+    // Only the loop's thread touches the timers: no lock, and a timer's watch runs where its descriptors are read.
+    private readonly PriorityQueue<IoWatch, long> _timers = new();
+    private Thread? _thread;
+
     private IoLoop()
     {
         _epoll = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
@@ -34,8 +40,8 @@ internal sealed unsafe class IoLoop
             throw new IOException("epoll_create1 failed: " + Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         }
 
-        var thread = new Thread(Run) { IsBackground = true, Name = "aotfaas io" };
-        thread.UnsafeStart();
+        _thread = new Thread(Run) { IsBackground = true, Name = "aotfaas io" };
+        _thread.UnsafeStart();
     }
 
     public static IoLoop Instance => LazyInstance.Value;
@@ -51,6 +57,20 @@ internal sealed unsafe class IoLoop
 
         _watches.TryRemove(fd, out _);
         return false;
+    }
+
+    /// <summary>True on the loop's own thread.</summary>
+    public bool IsLoopThread => Thread.CurrentThread == _thread;
+
+    /// <summary>
+    /// Calls <paramref name="watch"/>'s <see cref="IoWatch.OnTimer"/> on the loop's thread once <paramref name="delay"/>
+    /// has passed. Only the loop's thread may set a timer (from <see cref="IoWatch.OnReady"/> or <see cref="IoWatch.OnTimer"/>);
+    /// a timer cannot be cancelled, so the watch ignores one that comes after it is done.
+    /// </summary>
+    public void After(TimeSpan delay, IoWatch watch)
+    {
+        Debug.Assert(IsLoopThread, "timers are set on the loop's thread");
+        _timers.Enqueue(watch, Environment.TickCount64 + (long)Math.Ceiling(delay.TotalMilliseconds));
     }
 
     /// <summary>Changes the events of a watched descriptor (re-arms a one-shot watch).</summary>
@@ -76,7 +96,7 @@ internal sealed unsafe class IoLoop
         byte* events = stackalloc byte[MaxEvents * 16];
         while (true)
         {
-            int count = LibC.epoll_wait(_epoll, events, MaxEvents, -1);
+            int count = LibC.epoll_wait(_epoll, events, MaxEvents, NextTimeout());
             if (count < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -97,6 +117,29 @@ internal sealed unsafe class IoLoop
                     watch.OnReady(fd, Unsafe.ReadUnaligned<uint>(ev));
                 }
             }
+
+            FireTimers();
+        }
+    }
+
+    /// <summary>Milliseconds until the next timer is due, or -1 (wait for descriptors only).</summary>
+    private int NextTimeout()
+    {
+        if (!_timers.TryPeek(out _, out long due))
+        {
+            return -1;
+        }
+
+        return (int)Math.Clamp(due - Environment.TickCount64, 0, int.MaxValue);
+    }
+
+    private void FireTimers()
+    {
+        long now = Environment.TickCount64;
+        while (_timers.TryPeek(out IoWatch? watch, out long due) && due <= now)
+        {
+            _timers.Dequeue();
+            watch.OnTimer();
         }
     }
 }
@@ -106,4 +149,9 @@ internal abstract class IoWatch
 {
     /// <summary>Handles readiness of <paramref name="fd"/>; must not block.</summary>
     public abstract void OnReady(int fd, uint events);
+
+    /// <summary>A timer set with <see cref="IoLoop.After"/> is due; must not block.</summary>
+    public virtual void OnTimer()
+    {
+    }
 }

@@ -13,7 +13,7 @@ namespace AotFaas.Execution;
 /// program can never make the server hold more than the limit. Dispose returns the segments and
 /// closes the file.
 /// </summary>
-public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue) : IDisposable
+public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue, string? tempFolder = null) : IDisposable
 {
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;
@@ -41,7 +41,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     /// <summary>How many bytes were read past <see cref="Limit"/> and dropped.</summary>
     public long Dropped { get; private set; }
 
-    /// <summary>True once more than <see cref="Limit"/> bytes arrived.</summary>
+    /// <summary>True once more than <see cref="Limit"/> bytes arrived (bytes lost to a failed spill are not counted here).</summary>
     public bool Overflowed => Dropped > 0;
 
     /// <summary>True once bytes went to the temporary file.</summary>
@@ -56,7 +56,13 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     /// </summary>
     internal unsafe nint ReadFrom(int fd)
     {
-        if (Length >= Limit || SpillError is not null)
+        if (SpillError is not null)
+        {
+            // The file could not take more: read on so the program is not stuck; the run fails with the reason.
+            return ReadScratch(fd, ScratchSize);
+        }
+
+        if (Length >= Limit)
         {
             nint dropped = ReadScratch(fd, ScratchSize);
             Dropped += Math.Max(0, dropped);
@@ -214,7 +220,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
 
         try
         {
-            _file ??= TemporaryFile.Open();
+            _file ??= TemporaryFile.Open(tempFolder);
             RandomAccess.Write(_file, t_scratch.AsSpan(0, (int)read), _inFile);
             _inFile += read;
         }
@@ -222,11 +228,37 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         {
             // A full disk: keep reading so the program is not stuck, and let the run fail with the reason.
             SpillError = e.Message;
-            Dropped += read;
         }
 
         return read;
     }
+
+    /// <summary>
+    /// Appends <paramref name="data"/>: to memory while there is room under <see cref="MemoryLimit"/>, then to the file.
+    /// </summary>
+    /// <exception cref="IOException">The temporary file could not take the bytes (the disk is full).</exception>
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty && _inMemory < MemoryLimit)
+        {
+            Span<byte> free = FreeSpace().Span;
+            int count = (int)Math.Min(Math.Min(free.Length, data.Length), MemoryLimit - _inMemory);
+            data[..count].CopyTo(free);
+            _lastSegmentUsed += count;
+            _inMemory += count;
+            data = data[count..];
+        }
+
+        if (!data.IsEmpty)
+        {
+            _file ??= TemporaryFile.Open(tempFolder);
+            RandomAccess.Write(_file, data, _inFile);
+            _inFile += data.Length;
+        }
+    }
+
+    /// <summary>A stream that reads the buffer's bytes from the start; the buffer must outlive it and not change meanwhile.</summary>
+    public Stream OpenRead() => new Reader(this);
 
     private Memory<byte> FreeSpace()
     {
@@ -238,5 +270,80 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         }
 
         return _segments[^1].AsMemory(_lastSegmentUsed);
+    }
+
+    /// <summary>Reads the segments, then the file.</summary>
+    private sealed class Reader(OutputBuffer buffer) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => buffer.Length;
+
+        public override long Position
+        {
+            get => _position;
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] destination, int offset, int count) => Read(destination.AsSpan(offset, count));
+
+        public override int Read(Span<byte> destination)
+        {
+            int read = buffer.ReadAt(_position, destination);
+            _position += read;
+            return read;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+            => ValueTask.FromResult(Read(destination.Span));
+
+        public override Task<int> ReadAsync(byte[] destination, int offset, int count, CancellationToken cancellationToken)
+            => Task.FromResult(Read(destination.AsSpan(offset, count)));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] source, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>Copies bytes from <paramref name="position"/> on into <paramref name="destination"/>; how many.</summary>
+    private int ReadAt(long position, Span<byte> destination)
+    {
+        int copied = 0;
+        long start = 0;
+        for (int i = 0; i < _segments.Count && copied < destination.Length; i++)
+        {
+            int used = i == _segments.Count - 1 ? _lastSegmentUsed : _segments[i].Length;
+            long end = start + used;
+            if (position + copied < end)
+            {
+                int from = (int)(position + copied - start);
+                int count = Math.Min(used - from, destination.Length - copied);
+                _segments[i].AsSpan(from, count).CopyTo(destination[copied..]);
+                copied += count;
+            }
+
+            start = end;
+        }
+
+        long inFile = position + copied - _inMemory;
+        if (_file is not null && copied < destination.Length && inFile < _inFile)
+        {
+            int count = (int)Math.Min(destination.Length - copied, _inFile - inFile);
+            copied += RandomAccess.Read(_file, destination.Slice(copied, count), inFile);
+        }
+
+        return copied;
     }
 }

@@ -36,6 +36,9 @@ public sealed record RunLimits
     /// <summary><c>--max-header-size</c>: bytes of all request headers together; more gets 431.</summary>
     public int MaxHeadersSize { get; init; } = 32 * 1024;
 
+    /// <summary>Where unnamed temporary files go (stdout past its in-memory part, signed bodies); null for <c>$TMPDIR</c> or <c>/tmp</c>.</summary>
+    public string? TempDirectory { get; init; }
+
     /// <summary>How much of stderr is kept for a 500 body; the rest is read and counted.</summary>
     public const int MaxStderr = 64 * 1024;
 

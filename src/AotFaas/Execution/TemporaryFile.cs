@@ -11,12 +11,12 @@ internal static class TemporaryFile
     public const string SpillPrefix = "aotfaas-spill-";
 
     /// <summary>
-    /// Opens an unnamed file in the temporary folder (<c>$TMPDIR</c> or <c>/tmp</c>) with <c>O_TMPFILE</c>;
-    /// where the file system cannot, a named file that is unlinked as soon as it is open.
+    /// Opens an unnamed file in <paramref name="folder"/>, else the temporary folder (<c>$TMPDIR</c> or <c>/tmp</c>),
+    /// with <c>O_TMPFILE</c>; where the file system cannot, a named file that is unlinked as soon as it is open.
     /// </summary>
-    public static SafeFileHandle Open()
+    public static SafeFileHandle Open(string? folder = null)
     {
-        string folder = Path.GetTempPath();
+        folder ??= Path.GetTempPath();
         int fd = LibC.open(folder, LibC.O_TMPFILE | LibC.O_RDWR | LibC.O_CLOEXEC, 0x180);
         if (fd >= 0)
         {

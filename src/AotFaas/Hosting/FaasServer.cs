@@ -22,6 +22,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly FunctionCatalog _catalog;
     private readonly FaasMetrics? _metrics;
     private readonly PrometheusExporter? _exporter;
+    private readonly ILogger _log;
 
     /// <param name="options">Where to listen, the run limits, the operations endpoints.</param>
     /// <param name="functions">Every function (the generated <c>FunctionTable.All</c>).</param>
@@ -31,6 +32,7 @@ public sealed class FaasServer : IAsyncDisposable
     public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
     {
         serverEnvironment ??= Environment.GetEnvironmentVariable;
+        _log = loggerFactory.CreateLogger("AotFaas");
         var kestrelOptions = new KestrelServerOptions
         {
             AddServerHeader = false,
@@ -104,9 +106,17 @@ public sealed class FaasServer : IAsyncDisposable
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>
     public IReadOnlyList<string> Urls => [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
 
-    /// <summary>Binds and starts accepting.</summary>
+    /// <summary>Binds and starts accepting; from now on, whatever a run leaves behind is the server's to end (see <see cref="OrphanReaper"/>).</summary>
     /// <exception cref="IOException">An address could not be bound (e.g. the port is taken).</exception>
-    public Task StartAsync(CancellationToken cancellationToken = default) => _kestrel.StartAsync(_application, cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (OrphanReaper.Enable() is string reason)
+        {
+            _log.LogWarning("Processes that functions leave behind after leaving their group cannot be contained: {Reason}", reason);
+        }
+
+        return _kestrel.StartAsync(_application, cancellationToken);
+    }
 
     /// <summary>Stops accepting and lets requests in flight finish until <paramref name="cancellationToken"/> fires.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _kestrel.StopAsync(cancellationToken);

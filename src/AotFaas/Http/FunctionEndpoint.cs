@@ -37,8 +37,8 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>Seconds a client turned away with 429 is asked to wait.</summary>
     public const int RetryAfterSeconds = 1;
 
-    /// <summary>How many bytes of an <c>hmac-sha256</c> function's body are received at a time while it is verified.</summary>
-    private const int SignedBodySegment = 64 * 1024;
+    /// <summary>The slowest a client may read a large response: below it, it is cut off once the function's timeout has passed.</summary>
+    public const int MinWriteRate = 64 * 1024;
 
     /// <summary>
     /// Runs the function <paramref name="name"/> for this request; <paramref name="pathInfo"/> is the
@@ -101,34 +101,94 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             return;
         }
 
-        Admission admission = await policy.Gate.EnterAsync(policy.Timeout, context.RequestAborted);
-        switch (admission)
-        {
-            case Admission.QueueFull or Admission.ServerFull:
-                string busy = admission == Admission.QueueFull
-                    ? $"'{function}' is busy: {policy.Gate.Running} running, {policy.Gate.Waiting} waiting; try again later"
-                    : "the server is busy: try again later";
-                context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                await RefuseAsync(context, invocation, StatusCodes.Status429TooManyRequests, busy);
-                return;
-            case Admission.TimedOut:
-                invocation.TimedOut = true;
-                await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot");
-                return;
-            case Admission.Canceled:
-                invocation.Refuse("the client went away while queued", LogLevel.Information);
-                invocation.Status = Invocation.ClientClosedRequest;
-                return;
-        }
-
+        SignedBody.Received? signedBody = null;
         try
         {
-            await RunAsync(context, policy, pathInfo, invocation);
+            if (policy.Auth is { Scheme: AuthScheme.HmacSha256 } hmac)
+            {
+                // Before a slot is taken, and within the deadline: an unsigned body must not hold what signed ones need.
+                (bool signed, signedBody) = await ReceiveSignedAsync(context, policy, hmac, invocation);
+                if (!signed)
+                {
+                    return;
+                }
+            }
+
+            Admission admission = await policy.Gate.EnterAsync(Remaining(policy, invocation), context.RequestAborted);
+            switch (admission)
+            {
+                case Admission.QueueFull or Admission.ServerFull:
+                    string busy = admission == Admission.QueueFull
+                        ? $"'{function}' is busy: {policy.Gate.Running} running, {policy.Gate.Waiting} waiting; try again later"
+                        : "the server is busy: try again later";
+                    context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                    await RefuseAsync(context, invocation, StatusCodes.Status429TooManyRequests, busy);
+                    return;
+                case Admission.TimedOut:
+                    invocation.TimedOut = true;
+                    await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} waiting for a free slot");
+                    return;
+                case Admission.Canceled:
+                    invocation.Refuse("the client went away while queued", LogLevel.Information);
+                    invocation.Status = Invocation.ClientClosedRequest;
+                    return;
+            }
+
+            var slot = new Slot(policy.Gate);
+            try
+            {
+                await RunAsync(context, policy, pathInfo, invocation, signedBody, slot);
+            }
+            finally
+            {
+                slot.Release();
+            }
         }
         finally
         {
-            policy.Gate.Exit();
+            signedBody?.Dispose();
         }
+    }
+
+    /// <summary>What is left of the function's timeout since the request arrived (at least a millisecond).</summary>
+    private static TimeSpan Remaining(FunctionPolicy policy, Invocation invocation)
+    {
+        TimeSpan left = policy.Timeout - invocation.Elapsed;
+        return left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1);
+    }
+
+    /// <summary>
+    /// Receives an <c>hmac-sha256</c> function's body (none for GET and HEAD, which run with an empty stdin) and
+    /// checks its signature, within the deadline. True with the body when it is signed; false once the refusal
+    /// (401, 413, 504, 400, or nothing when the client went away) has been answered.
+    /// </summary>
+    private async Task<(bool Signed, SignedBody.Received? Body)> ReceiveSignedAsync(HttpContext context, FunctionPolicy policy, FunctionAuth hmac, Invocation invocation)
+    {
+        PipeReader body = HasInput(invocation.Method) ? context.Request.BodyReader : PipeReader.Create(ReadOnlySequence<byte>.Empty);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(Remaining(policy, invocation));
+        try
+        {
+            SignedBody.Received? received = await SignedBody.ReceiveAsync(body, hmac, context.Request.Headers[hmac.Header!], policy.MaxBody, policy.TempDirectory, deadline.Token);
+            if (received is null)
+            {
+                await UnauthorizedAsync(context, invocation, policy);
+                return (false, null);
+            }
+
+            return (true, received);
+        }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            invocation.TimedOut = true;
+            await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{policy.Proc.FuncName}' timed out after {TimeoutText(policy)} receiving the request body");
+        }
+        catch (Exception e) when (e is InputTooLargeException or BadHttpRequestException or OperationCanceledException or IOException)
+        {
+            await InputFailedAsync(context, policy, invocation, e);
+        }
+
+        return (false, null);
     }
 
     /// <summary>The one log line and metrics record of <paramref name="invocation"/>.</summary>
@@ -174,7 +234,11 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         return null;
     }
 
-    /// <summary>Sets the request's body limit; false when its Content-Length is already over it.</summary>
+    /// <summary>
+    /// Sets the request's body limit; false when its Content-Length is already over it. A body without a
+    /// Content-Length (chunked) that the program reads is counted by the run itself, byte for byte: Kestrel's
+    /// own limit would count the chunk framing too, refusing a small body sent in small chunks.
+    /// </summary>
     private static bool LimitBody(HttpContext context, FunctionPolicy policy)
     {
         if (context.Request.ContentLength > policy.MaxBody)
@@ -185,7 +249,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         IHttpMaxRequestBodySizeFeature? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (limit is { IsReadOnly: false })
         {
-            limit.MaxRequestBodySize = policy.MaxBody;
+            limit.MaxRequestBodySize = context.Request.ContentLength is null && HasInput(context.Request.Method) ? null : policy.MaxBody;
         }
 
         return true;
@@ -194,44 +258,25 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>GET and HEAD run with an empty stdin, whatever body the request may carry.</summary>
     private static bool HasInput(string method) => !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
 
-    private async Task RunAsync(HttpContext context, FunctionPolicy policy, string pathInfo, Invocation invocation)
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, string pathInfo, Invocation invocation, SignedBody.Received? signedBody, Slot slot)
     {
         HttpRequest request = context.Request;
         PipeReader input;
         long? inputLength;
-        Pipe? signedBody = null;
-        try
+        if (!HasInput(request.Method))
         {
-            if (!HasInput(request.Method))
-            {
-                input = PipeReader.Create(ReadOnlySequence<byte>.Empty);
-                inputLength = null;
-            }
-            else if (policy.Auth is { Scheme: AuthScheme.HmacSha256 } hmac)
-            {
-                // The signature covers the whole body: it is received and checked before anything runs.
-                signedBody = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: SignedBodySegment, useSynchronizationContext: false));
-                (bool signed, long length) = await ReceiveSignedAsync(request, hmac, signedBody.Writer, context.RequestAborted);
-                if (!signed)
-                {
-                    await UnauthorizedAsync(context, invocation, policy);
-                    return;
-                }
-
-                input = signedBody.Reader;
-                inputLength = length;
-            }
-            else
-            {
-                input = request.BodyReader;
-                inputLength = request.ContentLength;
-            }
+            input = PipeReader.Create(ReadOnlySequence<byte>.Empty);
+            inputLength = null;
         }
-        catch (Exception e) when (e is BadHttpRequestException or OperationCanceledException or IOException)
+        else if (signedBody is not null)
         {
-            await InputFailedAsync(context, policy, invocation, e);
-            signedBody?.Reader.Complete();
-            return;
+            input = PipeReader.Create(signedBody.Body.OpenRead());
+            inputLength = signedBody.Body.Length;
+        }
+        else
+        {
+            input = request.BodyReader;
+            inputLength = request.ContentLength;
         }
 
         ProcessEnvironment? environment = null;
@@ -244,50 +289,25 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 return;
             }
 
-            await RunAsync(context, policy, input, environment, invocation);
+            await RunAsync(context, policy, input, environment, invocation, slot);
         }
         finally
         {
             environment?.Dispose();
-            signedBody?.Reader.Complete();
+            if (signedBody is not null)
+            {
+                await input.CompleteAsync();
+            }
         }
     }
 
-    /// <summary>Receives the body into <paramref name="body"/> while computing its HMAC; whether the signature matches, and the length.</summary>
-    private static async Task<(bool Signed, long Length)> ReceiveSignedAsync(HttpRequest request, FunctionAuth auth, PipeWriter body, CancellationToken cancellationToken)
-    {
-        using IncrementalHash hash = auth.BeginBody();
-        long length = 0;
-        PipeReader reader = request.BodyReader;
-        while (true)
-        {
-            ReadResult read = await reader.ReadAsync(cancellationToken);
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-            {
-                hash.AppendData(segment.Span);
-                body.Write(segment.Span);
-                length += segment.Length;
-            }
-
-            reader.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted)
-            {
-                break;
-            }
-        }
-
-        await body.CompleteAsync();
-        return (FunctionAuth.CheckSignature(request.Headers[auth.Header!], hash), length);
-    }
-
-    private async Task RunAsync(HttpContext context, FunctionPolicy policy, PipeReader input, ProcessEnvironment? environment, Invocation invocation)
+    private async Task RunAsync(HttpContext context, FunctionPolicy policy, PipeReader input, ProcessEnvironment? environment, Invocation invocation, Slot slot)
     {
         string function = policy.Proc.FuncName;
-        TimeSpan left = policy.Timeout - invocation.Elapsed;
         RunResult result;
         try
         {
-            result = await FunctionRunner.RunAsync(policy, input, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), context.RequestAborted, environment);
+            result = await FunctionRunner.RunAsync(policy, input, Remaining(policy, invocation), context.RequestAborted, environment);
         }
         catch (SpawnException e)
         {
@@ -295,28 +315,41 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, e.Message, LogLevel.Error);
             return;
         }
-        catch (Exception e) when (e is BadHttpRequestException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
+        catch (Exception e) when (e is BadHttpRequestException or InputTooLargeException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
         {
             invocation.Killed = true;
             await InputFailedAsync(context, policy, invocation, e);
             return;
         }
 
-        using (result)
+        await using (result)
         {
             invocation.BytesIn = result.InputBytes;
-            invocation.Exit = result.Status.Signal != 0 ? SignalNames.Name(result.Status.Signal) : result.Status.IsLost ? "-" : result.Status.ExitCode.ToString(CultureInfo.InvariantCulture);
+            if (result.Outcome == RunOutcome.TimedOut)
+            {
+                // Answered at the deadline; the slot is held until the program is gone, which the log line then says.
+                invocation.TimedOut = invocation.Killed = true;
+                await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
+                await result.Ended;
+                slot.Release();
+                RecordExit(invocation, result);
+                invocation.Outcome += ", " + result.Status;
+                return;
+            }
+
+            // The program is gone: writing the response holds no slot.
+            slot.Release();
+            RecordExit(invocation, result);
             switch (result.Outcome)
             {
-                case RunOutcome.TimedOut:
-                    invocation.TimedOut = invocation.Killed = true;
-                    await RefuseAsync(context, invocation, StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {TimeoutText(policy)} and was stopped");
-                    invocation.Outcome += ", " + result.Status;
-                    return;
                 case RunOutcome.OutputTooLarge:
                     invocation.Killed = true;
                     await RefuseAsync(context, invocation, StatusCodes.Status502BadGateway, $"'{function}' wrote more than {Quantity.FormatSize(policy.MaxOutput)} to stdout and was stopped");
                     invocation.Outcome += ", " + result.Status;
+                    return;
+                case RunOutcome.SpillFailed:
+                    invocation.Killed = true;
+                    await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, $"the output of '{function}' could not be kept: {result.Stdout.SpillError}", LogLevel.Error);
                     return;
             }
 
@@ -327,12 +360,24 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             }
 
             await WriteRunAsync(context, policy, result, invocation);
+            if (result.OutputAbandoned)
+            {
+                invocation.Outcome += "; its output was held open by a process that left its group, closed after the grace";
+            }
         }
     }
+
+    private static void RecordExit(Invocation invocation, RunResult result)
+        => invocation.Exit = result.Status.Signal != 0 ? SignalNames.Name(result.Status.Signal) : result.Status.IsLost ? "-" : result.Status.ExitCode.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The request body failed: too large (413), malformed (400), or the client went away (no response).</summary>
     private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, Invocation invocation, Exception e)
     {
+        if (e is InputTooLargeException)
+        {
+            return RefuseAsync(context, invocation, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
+        }
+
         if (e is BadHttpRequestException bad)
         {
             // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
@@ -446,12 +491,22 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             return;
         }
 
+        // Bounded, like the run: the function's timeout, or longer for a large body at MinWriteRate.
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        writing.CancelAfter(WriteBudget(policy, body.Length - skip));
         try
         {
-            await body.CopyToAsync(response.Body, context.RequestAborted, skip);
+            await body.CopyToAsync(response.Body, writing.Token, skip);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException)
         {
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                invocation.Outcome += "; the client read too slowly and was cut off";
+                context.Abort();
+                return;
+            }
+
             // The client went away while the response was being written; nothing is left to do.
             invocation.Outcome += "; the client went away during the response";
         }
@@ -477,6 +532,10 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     internal static void Stamp(HttpContext context, long started)
         => context.Response.Headers[DurationHeader] = Stopwatch.GetElapsedTime(started).TotalSeconds.ToString("F6", CultureInfo.InvariantCulture);
 
+    /// <summary>How long writing a body of <paramref name="length"/> bytes may take: the function's timeout, or more at <see cref="MinWriteRate"/>.</summary>
+    private static TimeSpan WriteBudget(FunctionPolicy policy, long length)
+        => TimeSpan.FromSeconds(Math.Max(policy.Timeout.TotalSeconds, (double)length / MinWriteRate));
+
     private static string BodyTooLarge(FunctionPolicy policy)
         => $"request body too large: the limit of '{policy.Proc.FuncName}' is {Quantity.FormatSize(policy.MaxBody)}";
 
@@ -495,5 +554,19 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         byte[] line = System.Text.Encoding.UTF8.GetBytes(message.ReplaceLineEndings(" ") + "\n");
         context.Response.ContentLength = line.Length;
         return context.Response.Body.WriteAsync(line, context.RequestAborted).AsTask();
+    }
+
+    /// <summary>A slot of the function's gate, given back once: when the program is gone, or when the request ends.</summary>
+    private sealed class Slot(RunGate gate)
+    {
+        private int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                gate.Exit();
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ internal static unsafe partial class LibC
     public const int EINVAL = 22;
     public const int EPIPE = 32;
     public const int EOPNOTSUPP = 95;
+    public const int ESRCH = 3;
 
     public const int O_RDWR = 0x2;
     public const int O_NONBLOCK = 0x800;
@@ -46,6 +47,38 @@ internal static unsafe partial class LibC
 
     /// <summary>The pidfd_open system call number; the same on every Linux architecture (new calls share one table).</summary>
     public const long SYS_pidfd_open = 434;
+
+    /// <summary>The pidfd_send_signal system call number (Linux 5.1+); the same on every architecture.</summary>
+    public const long SYS_pidfd_send_signal = 424;
+
+    /// <summary>prctl option: orphaned descendants are re-parented to this process instead of init (Linux 3.4+).</summary>
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+
+    /// <summary>Clock that counts from boot, suspend included: the clock of /proc/PID/stat's start time.</summary>
+    public const int CLOCK_BOOTTIME = 7;
+
+    /// <summary>struct timespec.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int prctl(int option, nint arg2, nint arg3, nint arg4, nint arg5);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int clock_gettime(int clock, TimeSpec* time);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int getsid(int pid);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial nint pread(int fd, byte* buffer, nint count, long offset);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial long syscall(long number, long arg1, long arg2, long arg3, long arg4);
 
     /// <summary>Generous sizes for the opaque glibc/musl structures (glibc x86-64: 336, 80 and 128 bytes).</summary>
     public const int SpawnAttrSize = 1024;
