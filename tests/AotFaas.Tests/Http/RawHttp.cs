@@ -35,13 +35,18 @@ public static class RawHttp
         }
 
         head.Append("\r\n");
+        return await ExchangeAsync(server, method, [Encoding.UTF8.GetBytes(head.ToString()), body ?? []]);
+    }
+
+    /// <summary>Sends <paramref name="parts"/> exactly as they are, one after the other, and reads the answer to a <paramref name="method"/> request.</summary>
+    public static async Task<Response> ExchangeAsync(Uri server, string method, IEnumerable<byte[]> parts)
+    {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await socket.ConnectAsync(server.Host, server.Port, timeout.Token);
-        await socket.SendAsync(Encoding.UTF8.GetBytes(head.ToString()), timeout.Token);
-        if (body is not null)
+        foreach (byte[] part in parts)
         {
-            await socket.SendAsync(body, timeout.Token);
+            await socket.SendAsync(part, timeout.Token);
         }
 
         var received = new MemoryStream();
