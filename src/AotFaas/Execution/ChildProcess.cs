@@ -516,6 +516,7 @@ public sealed class ChildProcess : IDisposable
                     IoLoop.Instance.Remove(fd);
                     LibC.close(fd);
                     OrphanReaper.RunReaped(pid);
+                    DrainOpenPipes();
                     if (_stdout >= 0 || _stderr >= 0)
                     {
                         // Something that left the group may hold the pipes: they get the grace, then are closed.
@@ -534,14 +535,8 @@ public sealed class ChildProcess : IDisposable
         /// <summary>The grace after the reap is over: pipes still open are closed, whoever holds their other end.</summary>
         public override void OnTimer()
         {
-            foreach (int fd in (int[])[_stdout, _stderr])
-            {
-                if (fd >= 0)
-                {
-                    // Read what is there first: it was written before the grace ran out.
-                    OnReady(fd, LibC.EPOLLIN);
-                }
-            }
+            // Read what is there first: it was written before the grace ran out.
+            DrainOpenPipes();
 
             if (_stdout >= 0)
             {
@@ -557,6 +552,20 @@ public sealed class ChildProcess : IDisposable
                 _stderr = -1;
                 OutputAbandoned = true;
                 Close(fd);
+            }
+        }
+
+        /// <summary>Reads what the pipes still open hold, closing those at their end (the usual case right after the reap).</summary>
+        private void DrainOpenPipes()
+        {
+            if (_stdout >= 0)
+            {
+                OnReady(_stdout, LibC.EPOLLIN);
+            }
+
+            if (_stderr >= 0)
+            {
+                OnReady(_stderr, LibC.EPOLLIN);
             }
         }
 

@@ -30,6 +30,7 @@ internal sealed unsafe class OrphanReaper : IoWatch
     private readonly int _serverSession;
     private readonly Dictionary<int, Orphan> _byPidfd = [];
     private readonly Dictionary<int, Orphan> _byPid = [];
+    private readonly List<int> _pids = [];
     private byte[] _buffer = new byte[4096];
 
     private OrphanReaper(int children, int serverSession)
@@ -172,7 +173,8 @@ internal sealed unsafe class OrphanReaper : IoWatch
     /// <summary>The pids of the main thread's children: one pread of a file kept open.</summary>
     private List<int> ReadChildren()
     {
-        var pids = new List<int>();
+        List<int> pids = _pids;
+        pids.Clear();
         int length;
         while (true)
         {
