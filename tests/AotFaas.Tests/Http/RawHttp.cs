@@ -20,8 +20,12 @@ public static class RawHttp
         public string? Header(string name) => All(name).SingleOrDefault();
     }
 
-    /// <summary>Sends <paramref name="method"/> <paramref name="target"/> with <paramref name="headers"/> (lines without CRLF) and <paramref name="body"/>.</summary>
-    public static async Task<Response> SendAsync(Uri server, string method, string target, IEnumerable<string>? headers = null, byte[]? body = null)
+    /// <summary>
+    /// Sends <paramref name="method"/> <paramref name="target"/> with <paramref name="headers"/> (lines without CRLF) and
+    /// <paramref name="body"/> with its Content-Length, or <paramref name="chunkedBody"/> after the head as written (its
+    /// framing is the caller's: a Transfer-Encoding header among <paramref name="headers"/>).
+    /// </summary>
+    public static async Task<Response> SendAsync(Uri server, string method, string target, IEnumerable<string>? headers = null, byte[]? body = null, string? chunkedBody = null)
     {
         var head = new StringBuilder($"{method} {target} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\n");
         foreach (string header in headers ?? [])
@@ -42,6 +46,11 @@ public static class RawHttp
         if (body is not null)
         {
             await socket.SendAsync(body, timeout.Token);
+        }
+
+        if (chunkedBody is not null)
+        {
+            await socket.SendAsync(Encoding.Latin1.GetBytes(chunkedBody), timeout.Token);
         }
 
         var received = new MemoryStream();
