@@ -46,6 +46,10 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         {
             await handled;
         }
+        catch (Exception e) when (FunctionEndpoint.ClientWentAway(context, e))
+        {
+            // Not a bug: nobody is left to answer.
+        }
         catch (Exception e)
         {
             await UnhandledRequestException.AnswerAsync(context, e, started, endpoint.Logger, operations.Lifecycle);

@@ -70,6 +70,15 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         {
             await InvokeAsync(context, policy, pathInfo, invocation);
         }
+        catch (Exception e) when (ClientWentAway(context, e))
+        {
+            // Not a bug: a read or write of ours met a closed connection. The client got what was under way, or nothing.
+            if (!context.Response.HasStarted)
+            {
+                invocation.Refuse($"the client went away after {invocation.Elapsed.TotalMilliseconds:F1} ms", LogLevel.Information);
+                invocation.Status = Invocation.ClientClosedRequest;
+            }
+        }
         catch (Exception e)
         {
             // The dispatcher answers it (UnhandledRequestException); the invocation records what the client gets.
@@ -333,7 +342,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, e.Message, LogLevel.Error);
             return;
         }
-        catch (Exception e) when (e is BadHttpRequestException || IsMalformedBody(context, e) || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
+        catch (Exception e) when (e is BadHttpRequestException || IsMalformedBody(context, e) || ClientWentAway(context, e))
         {
             invocation.Killed = true;
             await InputFailedAsync(context, policy, invocation, e);
@@ -376,6 +385,13 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// </summary>
     private static bool IsMalformedBody(HttpContext context, Exception e)
         => e is IOException and not ConnectionResetException && !context.RequestAborted.IsCancellationRequested;
+
+    /// <summary>
+    /// Whether <paramref name="e"/> says the client went away: a reset (which a body read may report before
+    /// <see cref="HttpContext.RequestAborted"/> fires), or a read or write cut short once it fired.
+    /// </summary>
+    internal static bool ClientWentAway(HttpContext context, Exception e)
+        => e is ConnectionResetException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException);
 
     /// <summary>The request body failed: too large (413), malformed (400), or the client went away (no response).</summary>
     private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, Invocation invocation, Exception e)
