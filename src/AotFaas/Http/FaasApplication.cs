@@ -10,7 +10,7 @@ namespace AotFaas.Http;
 /// metrics, the listing and the page go to the <see cref="OperationsEndpoints"/>; everything else is
 /// 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
 /// has one route, and start-up time matters more than generality. No exception reaches Kestrel: one that
-/// escapes a handler is answered by <see cref="UnhandledRequestException"/>.
+/// escapes a handler is answered by <see cref="HandlerFailure"/>.
 /// </summary>
 public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoints operations) : IHttpApplication<HttpContext>
 {
@@ -52,7 +52,7 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         }
         catch (Exception e)
         {
-            await UnhandledRequestException.AnswerAsync(context, e, started, endpoint.Logger, operations.Lifecycle);
+            await HandlerFailure.AnswerAsync(context, e, started, endpoint.Logger, operations.Lifecycle);
         }
     }
 

@@ -81,9 +81,9 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         }
         catch (Exception e)
         {
-            // The dispatcher answers it (UnhandledRequestException); the invocation records what the client gets.
+            // The dispatcher answers it (HandlerFailure); the invocation records what the client gets.
             invocation.Unhandled = true;
-            invocation.Status = UnhandledRequestException.StatusFor(context);
+            invocation.Status = HandlerFailure.StatusFor(context);
             invocation.Refuse($"unhandled {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}", LogLevel.Error);
             throw;
         }
@@ -162,7 +162,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 : Invocation.ClientClosedRequest;
         }
 
-        invocation.BytesOut = invocation.Unhandled ? UnhandledRequestException.BytesFor(context)
+        invocation.BytesOut = invocation.Unhandled ? HandlerFailure.BytesFor(context)
             : HttpMethods.IsHead(invocation.Method) ? 0
             : context.Response.ContentLength ?? 0;
         Log.Invocation(

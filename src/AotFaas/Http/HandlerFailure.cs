@@ -10,7 +10,7 @@ namespace AotFaas.Http;
 /// body, <c>X-Request-Id</c> and <c>X-Duration-Seconds</c> when nothing was sent yet, and an aborted
 /// connection otherwise, since a response already under way cannot be taken back.
 /// </summary>
-internal static class UnhandledRequestException
+internal static class HandlerFailure
 {
     /// <summary>The one line the client gets; the details are in the log, never in the response.</summary>
     public const string Message = "internal server error: the details are in the server's log";
