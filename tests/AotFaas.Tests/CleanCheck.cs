@@ -2,7 +2,8 @@ namespace AotFaas.Tests;
 
 /// <summary>
 /// What a misbehaving run must not leave: a child of the server, a zombie, a pipe or pidfd more than
-/// before, or a server that no longer answers. Tests using it run alone (the LeakTests collection).
+/// before, an exception that escaped a handler, or a server that no longer answers. Tests using it run
+/// alone (the LeakTests collection).
 /// </summary>
 internal sealed class CleanCheck(HttpClient client)
 {
@@ -28,6 +29,8 @@ internal sealed class CleanCheck(HttpClient client)
         Assert.True(after <= descriptorsBefore, $"{descriptorsBefore} pipes and pidfds before, {after} after: {KindsChanged()}");
         using HttpResponseMessage response = await client.PostAsync("/function/cat", new ByteArrayContent("still here"u8.ToArray()));
         Assert.Equal("still here", await response.Content.ReadAsStringAsync());
+        Http.TestServer server = Http.TestServer.Of(client) ?? throw new InvalidOperationException("CleanCheck needs a client made by TestServer");
+        Assert.True(server.Server.Lifecycle.UnhandledExceptions == 0, $"{server.Server.Lifecycle.UnhandledExceptions} exception(s) escaped a handler");
     }
 
     private string KindsChanged()

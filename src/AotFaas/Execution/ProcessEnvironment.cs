@@ -28,7 +28,14 @@ public sealed unsafe class ProcessEnvironment : IDisposable
     private readonly HashSet<string> _names;
     private readonly NativeStringArray _block;
 
-    public ProcessEnvironment(IEnumerable<KeyValuePair<string, string>> variables)
+    /// <summary>A block of <paramref name="variables"/>, the first of each name kept.</summary>
+    /// <param name="variables">The variables.</param>
+    /// <param name="claimed">
+    /// Names no request may add with <see cref="TryWith"/> even when the block does not set them: a name the
+    /// manifest claims for the server's value (<c>pass-env</c>, PATH, HOME, LANG, TZ) stays unset when the
+    /// server has none, rather than being filled by a header.
+    /// </param>
+    public ProcessEnvironment(IEnumerable<KeyValuePair<string, string>> variables, IEnumerable<string>? claimed = null)
     {
         var entries = new List<string>();
         _names = new HashSet<string>(StringComparer.Ordinal);
@@ -38,6 +45,11 @@ public sealed unsafe class ProcessEnvironment : IDisposable
             {
                 entries.Add(variable.Key + "=" + variable.Value);
             }
+        }
+
+        foreach (string name in claimed ?? [])
+        {
+            _names.Add(name);
         }
 
         entries.Sort(StringComparer.Ordinal);
@@ -60,14 +72,15 @@ public sealed unsafe class ProcessEnvironment : IDisposable
     /// <summary>PATH for functions when the server has none.</summary>
     public const string DefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
-    /// <summary>Whether the block sets <paramref name="name"/>.</summary>
+    /// <summary>Whether the block sets or claims <paramref name="name"/>.</summary>
     public bool Contains(string name) => _names.Contains(name);
 
     /// <summary>
     /// A new block: this one's variables, then each of <paramref name="added"/> whose name this block does
-    /// not set already (the function's own settings win over anything a request brings). The caller
-    /// disposes it. Returns false, with the reason, when a variable or all of them together would be too
-    /// long for the kernel to start the program with.
+    /// not set or claim already (the function's own settings win over anything a request brings), the first
+    /// of each name only: no name is ever in the block twice, since C's getenv and Go's os.Getenv read the
+    /// first and other readers the last. The caller disposes it. Returns false, with the reason, when a
+    /// variable or all of them together would be too long for the kernel to start the program with.
     /// </summary>
     public bool TryWith(IReadOnlyList<KeyValuePair<string, string>> added, out ProcessEnvironment? environment, out string? tooLong)
     {
@@ -77,9 +90,10 @@ public sealed unsafe class ProcessEnvironment : IDisposable
         _entries.CopyTo(entries, 0);
         int count = _entries.Length;
         long total = 0;
+        var seen = new HashSet<string>(added.Count, StringComparer.Ordinal);
         foreach (KeyValuePair<string, string> variable in added)
         {
-            if (_names.Contains(variable.Key))
+            if (_names.Contains(variable.Key) || !seen.Add(variable.Key))
             {
                 continue;
             }
@@ -111,7 +125,8 @@ public sealed unsafe class ProcessEnvironment : IDisposable
     /// What <paramref name="proc"/> sees: PATH, HOME, LANG and TZ from the server (PATH defaults to
     /// <see cref="DefaultPath"/>), then the server variables its <c>pass-env</c> names, then its
     /// <c>env</c> lines, later ones winning. Nothing else of the server's environment: no secret leaks by
-    /// default, and the variable holding the function's <c>auth</c> secret never.
+    /// default, and the variable holding the function's <c>auth</c> secret never. Every name it might have
+    /// set is claimed: no request variable takes it.
     /// </summary>
     public static ProcessEnvironment ForFunction(Proc proc, Func<string, string?> serverEnvironment)
     {
@@ -130,7 +145,8 @@ public sealed unsafe class ProcessEnvironment : IDisposable
             variables[entry[..equals]] = entry[(equals + 1)..];
         }
 
-        return new ProcessEnvironment(variables);
+        IEnumerable<string> claimed = Inherited.Concat(proc.PassEnv);
+        return new ProcessEnvironment(variables, proc.AuthSecretVariable is string secret ? claimed.Append(secret) : claimed);
     }
 
     /// <summary>The server's own environment, as it was at start-up.</summary>

@@ -9,7 +9,8 @@ namespace AotFaas.Http;
 /// to the <see cref="FunctionEndpoint"/>, which checks the method against the function's; health,
 /// metrics, the listing and the page go to the <see cref="OperationsEndpoints"/>; everything else is
 /// 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
-/// has one route, and start-up time matters more than generality.
+/// has one route, and start-up time matters more than generality. No exception reaches Kestrel: one that
+/// escapes a handler is answered by <see cref="HandlerFailure"/>.
 /// </summary>
 public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoints operations) : IHttpApplication<HttpContext>
 {
@@ -24,11 +25,44 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
 
     public Task ProcessRequestAsync(HttpContext context)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Task handled;
+        try
+        {
+            handled = DispatchAsync(context, started);
+        }
+        catch (Exception e)
+        {
+            handled = Task.FromException(e);
+        }
+
+        // The usual request completes synchronously or succeeds: no state machine for it.
+        return handled.IsCompletedSuccessfully ? Task.CompletedTask : GuardAsync(handled, context, started);
+    }
+
+    private async Task GuardAsync(Task handled, HttpContext context, long started)
+    {
+        try
+        {
+            await handled;
+        }
+        catch (Exception e) when (FunctionEndpoint.ClientWentAway(context, e))
+        {
+            // Not a bug: nobody is left to answer.
+        }
+        catch (Exception e)
+        {
+            await HandlerFailure.AnswerAsync(context, e, started, endpoint.Logger, operations.Lifecycle);
+        }
+    }
+
+    private Task DispatchAsync(HttpContext context, long started)
+    {
         string path = context.Request.Path.Value ?? string.Empty;
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
             // Every response says how long it took, these ones too (a few microseconds).
-            FunctionEndpoint.Stamp(context, System.Diagnostics.Stopwatch.GetTimestamp());
+            FunctionEndpoint.Stamp(context, started);
             Task? answered = operations.TryHandle(context, path);
             if (answered is null)
             {

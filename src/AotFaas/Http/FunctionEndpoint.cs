@@ -8,6 +8,7 @@ using AotFaas.Functions;
 using AotFaas.Operations;
 using AotFaas.Security;
 using AotFaas.Shared;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 
@@ -40,6 +41,9 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>The slowest a client may read a large response: below it, it is cut off once the function's timeout has passed.</summary>
     public const int MinWriteRate = 64 * 1024;
 
+    /// <summary>Where the endpoint's lines go; the dispatcher logs an unhandled exception there too.</summary>
+    internal ILogger Logger => logger;
+
     /// <summary>
     /// Runs the function <paramref name="name"/> for this request; <paramref name="pathInfo"/> is the
     /// decoded path after its name, empty or starting with '/'.
@@ -66,6 +70,23 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
         {
             await InvokeAsync(context, policy, pathInfo, invocation);
         }
+        catch (Exception e) when (ClientWentAway(context, e))
+        {
+            // Not a bug: a read or write of ours met a closed connection. The client got what was under way, or nothing.
+            if (!context.Response.HasStarted)
+            {
+                invocation.Refuse($"the client went away after {invocation.Elapsed.TotalMilliseconds:F1} ms", LogLevel.Information);
+                invocation.Status = Invocation.ClientClosedRequest;
+            }
+        }
+        catch (Exception e)
+        {
+            // The dispatcher answers it (HandlerFailure); the invocation records what the client gets.
+            invocation.Unhandled = true;
+            invocation.Status = HandlerFailure.StatusFor(context);
+            invocation.Refuse($"unhandled {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}", LogLevel.Error);
+            throw;
+        }
         finally
         {
             Complete(context, invocation);
@@ -83,9 +104,9 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             return;
         }
 
-        if (BadPath(context, pathInfo) is string badPath)
+        if ((BadPath(context, pathInfo) ?? BadContentType(context)) is string malformed)
         {
-            await RefuseAsync(context, invocation, StatusCodes.Status400BadRequest, badPath);
+            await RefuseAsync(context, invocation, StatusCodes.Status400BadRequest, malformed);
             return;
         }
 
@@ -178,6 +199,10 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
 
             return (true, received);
         }
+        catch (SignedBody.NotKeptException e)
+        {
+            await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, $"the request body of '{policy.Proc.FuncName}' could not be kept: {e.Message}", LogLevel.Error);
+        }
         catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
             invocation.TimedOut = true;
@@ -201,7 +226,9 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
                 : Invocation.ClientClosedRequest;
         }
 
-        invocation.BytesOut = HttpMethods.IsHead(invocation.Method) ? 0 : context.Response.ContentLength ?? 0;
+        invocation.BytesOut = invocation.Unhandled ? HandlerFailure.BytesFor(context)
+            : HttpMethods.IsHead(invocation.Method) ? 0
+            : context.Response.ContentLength ?? 0;
         Log.Invocation(
             logger, invocation.Level, invocation.Function, invocation.Method, invocation.Status, invocation.Elapsed.TotalMilliseconds,
             invocation.Outcome, invocation.Exit, invocation.BytesIn, invocation.BytesOut, invocation.RequestId);
@@ -211,13 +238,14 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     /// <summary>
     /// Why the path after the function's name cannot be passed on, or null. Kestrel has already decoded it
     /// and removed its dot segments, but leaves <c>%2F</c> encoded: an encoded '/' would make PATH_INFO
-    /// ambiguous, so it is refused, as is a NUL, which no environment variable can hold.
+    /// ambiguous, so it is refused, as is a control character: a NUL no environment variable can hold, and a
+    /// CR or LF that a program echoing PATH_INFO into a CGI header would turn into headers of its own.
     /// </summary>
     private static string? BadPath(HttpContext context, string pathInfo)
     {
-        if (pathInfo.Contains('\0', StringComparison.Ordinal))
+        if (pathInfo.AsSpan().IndexOfAnyInRange('\0', '\x1F') >= 0 || pathInfo.Contains('\x7F', StringComparison.Ordinal))
         {
-            return "the path cannot hold a NUL character (%00)";
+            return "the path cannot hold a control character (%00-%1F, %7F)";
         }
 
         string? raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
@@ -228,6 +256,29 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             if (path.Contains("%2F", StringComparison.OrdinalIgnoreCase))
             {
                 return "the path cannot hold an encoded '/' (%2F)";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Why the request's Content-Type cannot be used, or null. It may become the response's Content-Type, and a
+    /// control or non-ASCII character, which Kestrel takes in a request, cannot be sent in a response header.
+    /// </summary>
+    private static string? BadContentType(HttpContext context)
+    {
+        string? contentType = context.Request.ContentType;
+        if (contentType is null)
+        {
+            return null;
+        }
+
+        foreach (char c in contentType)
+        {
+            if ((c < ' ' && c != '\t') || c >= '\x7F')
+            {
+                return "the Content-Type header cannot hold a control or non-ASCII character";
             }
         }
 
@@ -315,7 +366,7 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             await RefuseAsync(context, invocation, StatusCodes.Status500InternalServerError, e.Message, LogLevel.Error);
             return;
         }
-        catch (Exception e) when (e is BadHttpRequestException or InputTooLargeException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException))
+        catch (Exception e) when (e is BadHttpRequestException or InputTooLargeException || IsMalformedBody(context, e) || ClientWentAway(context, e))
         {
             invocation.Killed = true;
             await InputFailedAsync(context, policy, invocation, e);
@@ -370,6 +421,22 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
     private static void RecordExit(Invocation invocation, RunResult result)
         => invocation.Exit = result.Status.Signal != 0 ? SignalNames.Name(result.Status.Signal) : result.Status.IsLost ? "-" : result.Status.ExitCode.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// Whether <paramref name="e"/> is a malformed body that Kestrel reports as a plain <see cref="IOException"/>
+    /// rather than a <see cref="BadHttpRequestException"/>: a chunk size that overflows (its parser's checked
+    /// arithmetic turns the OverflowException into an IOException). A client that went away is a
+    /// <see cref="ConnectionResetException"/> or an abort instead.
+    /// </summary>
+    private static bool IsMalformedBody(HttpContext context, Exception e)
+        => e is IOException and not ConnectionResetException && !context.RequestAborted.IsCancellationRequested;
+
+    /// <summary>
+    /// Whether <paramref name="e"/> says the client went away: a reset (which a body read may report before
+    /// <see cref="HttpContext.RequestAborted"/> fires), or a read or write cut short once it fired.
+    /// </summary>
+    internal static bool ClientWentAway(HttpContext context, Exception e)
+        => e is ConnectionResetException || (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException);
+
     /// <summary>The request body failed: too large (413), malformed (400), or the client went away (no response).</summary>
     private Task InputFailedAsync(HttpContext context, FunctionPolicy policy, Invocation invocation, Exception e)
     {
@@ -378,13 +445,21 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             return RefuseAsync(context, invocation, StatusCodes.Status413PayloadTooLarge, BodyTooLarge(policy));
         }
 
-        if (e is BadHttpRequestException bad)
+        if (e is BadHttpRequestException || IsMalformedBody(context, e))
         {
+            int status = (e as BadHttpRequestException)?.StatusCode ?? StatusCodes.Status400BadRequest;
+
             // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
-            string reason = bad.StatusCode == StatusCodes.Status413PayloadTooLarge
+            string reason = status == StatusCodes.Status413PayloadTooLarge
                 ? BodyTooLarge(policy)
                 : "the request body could not be read";
-            return RefuseAsync(context, invocation, bad.StatusCode, reason);
+            if (status == StatusCodes.Status400BadRequest)
+            {
+                // The framing is lost: nothing after this body can be read as a request.
+                context.Response.Headers.Connection = "close";
+            }
+
+            return RefuseAsync(context, invocation, status, reason);
         }
 
         invocation.Refuse($"the client went away after {invocation.Elapsed.TotalMilliseconds:F1} ms", LogLevel.Information);
@@ -478,15 +553,24 @@ public sealed class FunctionEndpoint(FunctionCatalog catalog, ILogger<FunctionEn
             }
         }
 
-        // 204 and 304 have no body by definition; whatever the function wrote after its headers is dropped.
-        bool bodyless = response.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified;
-        if (!bodyless)
+        // 204, 205 and 304 have no body by definition (RFC 9110 15.3.5, 15.3.6, 15.4.5), nor has a response to
+        // HEAD; whatever the function wrote after its headers is dropped. A 205 says so with Content-Length: 0.
+        if (response.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified)
         {
-            response.ContentLength = body.Length - skip;
+            Stamp(context, invocation.Started);
+            return;
         }
 
+        if (response.StatusCode == StatusCodes.Status205ResetContent)
+        {
+            response.ContentLength = 0;
+            Stamp(context, invocation.Started);
+            return;
+        }
+
+        response.ContentLength = body.Length - skip;
         Stamp(context, invocation.Started);
-        if (bodyless)
+        if (HttpMethods.IsHead(invocation.Method))
         {
             return;
         }

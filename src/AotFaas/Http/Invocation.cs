@@ -44,6 +44,9 @@ public sealed class Invocation(string function, string method, string requestId,
     /// <summary>The deadline passed, waiting or running.</summary>
     public bool TimedOut { get; set; }
 
+    /// <summary>An exception escaped its handler; the dispatcher answered it.</summary>
+    public bool Unhandled { get; set; }
+
     /// <summary>The program could not be started.</summary>
     public bool SpawnFailed { get; set; }
 

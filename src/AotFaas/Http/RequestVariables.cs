@@ -13,7 +13,9 @@ namespace AotFaas.Http;
 /// CVE-2016-5385: it would become HTTP_PROXY, which many HTTP clients read as their proxy) and
 /// <c>Authorization</c> unless the function sets <c>pass-authorization: true</c>. A header whose name
 /// holds anything but letters, digits and '-' is not passed either, so that <c>X_Forwarded_For</c>
-/// cannot pose as <c>X-Forwarded-For</c> once '-' becomes '_'.
+/// cannot pose as <c>X-Forwarded-For</c> once '-' becomes '_'. The server's own variables come first and
+/// a header never takes one of their names (<c>Method: DELETE</c> does not become <c>Http_Method</c>), even
+/// when the server leaves it unset (<c>Query</c> on a request without a query string).
 /// </summary>
 public static class RequestVariables
 {
@@ -32,12 +34,12 @@ public static class RequestVariables
         switch (proc.RequestEnv)
         {
             case RequestEnvMode.Cgi:
-                AddCgi(variables, context, proc, pathInfo, contentLength);
                 Add(variables, "REQUEST_ID", requestId);
+                AddCgi(variables, context, proc, pathInfo, contentLength);
                 break;
             case RequestEnvMode.OpenFaas:
-                AddOpenFaas(variables, context, proc, pathInfo, contentLength);
                 Add(variables, "REQUEST_ID", requestId);
+                AddOpenFaas(variables, context, proc, pathInfo, contentLength);
                 break;
         }
 
@@ -104,22 +106,15 @@ public static class RequestVariables
         }
     }
 
+    /// <summary>The OpenFaaS watchdog's own variables: no header may take one of these names.</summary>
+    private static readonly string[] OpenFaasNames =
+    [
+        "Http_Method", "Http_ContentLength", "Http_Content_Length", "Http_ContentType", "Http_Transfer_Encoding", "Http_Query", "Http_Path", "Http_Host",
+    ];
+
     private static void AddOpenFaas(List<KeyValuePair<string, string>> variables, HttpContext context, Proc proc, string pathInfo, long? contentLength)
     {
         HttpRequest request = context.Request;
-        foreach (KeyValuePair<string, StringValues> header in request.Headers)
-        {
-            // Content-Length, Transfer-Encoding and Host have variables of their own below.
-            if (IsPassed(header.Key, proc.PassAuthorization)
-                && !header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
-                && !header.Key.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)
-                && !header.Key.Equals("Host", StringComparison.OrdinalIgnoreCase))
-            {
-                // The watchdog passes each header's first value, under Go's canonical name: Http_X_Custom_Header.
-                Add(variables, Name("Http_", header.Key, upper: false), header.Value.Count > 0 ? header.Value[0] ?? string.Empty : string.Empty);
-            }
-        }
-
         Add(variables, "Http_Method", request.Method);
         string length = (contentLength ?? -1).ToString(CultureInfo.InvariantCulture);
         Add(variables, "Http_ContentLength", length);
@@ -145,6 +140,21 @@ public static class RequestVariables
         if (request.Host.HasValue)
         {
             Add(variables, "Http_Host", request.Host.Value);
+        }
+
+        foreach (KeyValuePair<string, StringValues> header in request.Headers)
+        {
+            if (!IsPassed(header.Key, proc.PassAuthorization))
+            {
+                continue;
+            }
+
+            // The watchdog passes each header's first value, under Go's canonical name: Http_X_Custom_Header.
+            string name = Name("Http_", header.Key, upper: false);
+            if (Array.IndexOf(OpenFaasNames, name) < 0)
+            {
+                Add(variables, name, header.Value.Count > 0 ? header.Value[0] ?? string.Empty : string.Empty);
+            }
         }
     }
 

@@ -46,6 +46,9 @@ public sealed class OperationsEndpoints
         _portal = portal ? new Lazy<byte[]>(() => Portal.Page(functions)) : null;
     }
 
+    /// <summary>Serving or draining, and the count of exceptions that escaped a handler.</summary>
+    public ServerLifecycle Lifecycle => _lifecycle;
+
     /// <summary>Answers <paramref name="path"/> when it is one of these endpoints; null when it is not.</summary>
     public Task? TryHandle(HttpContext context, string path)
     {

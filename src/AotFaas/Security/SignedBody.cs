@@ -34,7 +34,7 @@ public static class SignedBody
     /// </summary>
     /// <exception cref="InputTooLargeException">The body is over <paramref name="maxBody"/>.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired (the deadline, or the client went away).</exception>
-    /// <exception cref="IOException">The temporary file could not take the body (a full disk).</exception>
+    /// <exception cref="NotKeptException">The temporary file could not take the body (a full disk).</exception>
     public static async Task<Received?> ReceiveAsync(
         PipeReader reader, FunctionAuth auth, Microsoft.Extensions.Primitives.StringValues signature, long maxBody, string? tempFolder, CancellationToken cancellationToken)
     {
@@ -59,7 +59,14 @@ public static class SignedBody
                     }
 
                     hash.AppendData(segment.Span);
-                    received.Body.Append(segment.Span);
+                    try
+                    {
+                        received.Body.Append(segment.Span);
+                    }
+                    catch (IOException e)
+                    {
+                        throw new NotKeptException(e.Message);
+                    }
                 }
 
                 reader.AdvanceTo(read.Buffer.End);
@@ -104,4 +111,7 @@ public static class SignedBody
             Interlocked.Add(ref s_reserved, -Interlocked.Exchange(ref _reserved, 0));
         }
     }
+
+    /// <summary>The body could not be kept while it was checked (its temporary file failed, e.g. a full disk).</summary>
+    public sealed class NotKeptException(string reason) : Exception(reason);
 }

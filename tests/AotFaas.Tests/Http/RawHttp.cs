@@ -20,8 +20,12 @@ public static class RawHttp
         public string? Header(string name) => All(name).SingleOrDefault();
     }
 
-    /// <summary>Sends <paramref name="method"/> <paramref name="target"/> with <paramref name="headers"/> (lines without CRLF) and <paramref name="body"/>.</summary>
-    public static async Task<Response> SendAsync(Uri server, string method, string target, IEnumerable<string>? headers = null, byte[]? body = null)
+    /// <summary>
+    /// Sends <paramref name="method"/> <paramref name="target"/> with <paramref name="headers"/> (lines without CRLF) and
+    /// <paramref name="body"/> with its Content-Length, or <paramref name="chunkedBody"/> after the head as written (its
+    /// framing is the caller's: a Transfer-Encoding header among <paramref name="headers"/>).
+    /// </summary>
+    public static async Task<Response> SendAsync(Uri server, string method, string target, IEnumerable<string>? headers = null, byte[]? body = null, string? chunkedBody = null)
     {
         var head = new StringBuilder($"{method} {target} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\n");
         foreach (string header in headers ?? [])
@@ -35,7 +39,7 @@ public static class RawHttp
         }
 
         head.Append("\r\n");
-        return await ExchangeAsync(server, method, [Encoding.UTF8.GetBytes(head.ToString()), body ?? []]);
+        return await ExchangeAsync(server, method, [Encoding.UTF8.GetBytes(head.ToString()), body ?? [], chunkedBody is null ? [] : Encoding.Latin1.GetBytes(chunkedBody)]);
     }
 
     /// <summary>Sends <paramref name="parts"/> exactly as they are, one after the other, and reads the answer to a <paramref name="method"/> request.</summary>

@@ -9,6 +9,8 @@ namespace AotFaas.Tests.Http;
 /// <summary>The real server on a free port of 127.0.0.1, serving the given functions, and a client for it.</summary>
 public sealed class TestServer : IAsyncDisposable
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HttpClient, TestServer> ByClient = [];
+
     private readonly FaasServer _server;
 
     private TestServer(FaasServer server, HttpClient client)
@@ -22,6 +24,9 @@ public sealed class TestServer : IAsyncDisposable
     /// <summary>The server itself, for its lifecycle.</summary>
     public FaasServer Server => _server;
 
+    /// <summary>The server <paramref name="client"/> talks to, when a TestServer made it.</summary>
+    public static TestServer? Of(HttpClient client) => ByClient.TryGetValue(client, out TestServer? server) ? server : null;
+
     /// <summary>
     /// Starts a server for <paramref name="functions"/>, with <paramref name="limits"/>, a server environment,
     /// other <paramref name="options"/> and a logger factory if given.
@@ -33,7 +38,9 @@ public sealed class TestServer : IAsyncDisposable
         options = (options ?? new ServerOptions("http://127.0.0.1:0")) with { Limits = limits ?? options?.Limits ?? new RunLimits() };
         var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), loggerFactory ?? NullLoggerFactory.Instance, environment);
         await server.StartAsync();
-        return new TestServer(server, new HttpClient { BaseAddress = new Uri(server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) });
+        var testServer = new TestServer(server, new HttpClient { BaseAddress = new Uri(server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) });
+        ByClient.Add(testServer.Client, testServer);
+        return testServer;
     }
 
     public async ValueTask DisposeAsync()
