@@ -73,6 +73,89 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         Assert.Contains("apiVersion: serving.knative.dev/v1", Read("knative.yaml"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_systemd_units_command_line_parses_and_its_stop_timeout_covers_the_drain_and_the_kill_grace()
+    {
+        Dictionary<string, string> service = SystemdService(Read("aotfaas.service"));
+        string[] command = service["ExecStart"].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Equal("/usr/local/bin/aotfaas", command[0]);
+        Assert.Contains("--urls", command);
+
+        // --help after the unit's flags: the binary parses them all (a bad one exits 2) and starts nothing.
+        var start = new System.Diagnostics.ProcessStartInfo(binary.Path) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in command[1..].Append("--help"))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using (var process = System.Diagnostics.Process.Start(start)!)
+        {
+            string errors = await process.StandardError.ReadToEndAsync();
+            await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"the unit's flags do not parse: {errors}");
+        }
+
+        double drain = Seconds(Flag(command, "--drain-timeout") ?? "30s");
+        double grace = Seconds(Flag(command, "--kill-grace") ?? "2s");
+        double delay = Seconds(Flag(command, "--drain-delay") ?? "0s");
+        double stop = Seconds(service["TimeoutStopSec"]);
+        Assert.True(stop >= delay + drain + grace, $"TimeoutStopSec {stop} s < drain delay {delay} + drain timeout {drain} + kill grace {grace}");
+
+        // SIGTERM to the server alone (it drains its runs), then SIGKILL to whatever is left in the group:
+        // control-group would SIGTERM every run at the first moment, ending runs the drain should let finish.
+        Assert.Equal("mixed", service["KillMode"]);
+        Assert.Equal("SIGTERM", service["KillSignal"]);
+        Assert.Equal("on-failure", service["Restart"]);
+        Assert.Equal("yes", service["NoNewPrivileges"]);
+        Assert.Equal("yes", service["PrivateTmp"]);
+        Assert.Equal("strict", service["ProtectSystem"]);
+    }
+
+    /// <summary>The [Service] section's settings (the last one of a name wins, as in systemd).</summary>
+    private static Dictionary<string, string> SystemdService(string unit)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        string section = "";
+        foreach (string raw in unit.Split('\n'))
+        {
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] is '#' or ';')
+            {
+                continue;
+            }
+
+            if (line[0] == '[')
+            {
+                section = line;
+            }
+            else if (section == "[Service]" && line.IndexOf('=', StringComparison.Ordinal) is int equals and > 0)
+            {
+                settings[line[..equals]] = line[(equals + 1)..];
+            }
+        }
+
+        return settings;
+    }
+
+    private static string? Flag(string[] command, string name)
+        => Array.IndexOf(command, name) is int i and >= 0 && i + 1 < command.Length ? command[i + 1] : null;
+
+    /// <summary>A duration as the binary and systemd both write it here: 500ms, 30s, 2m, or bare seconds.</summary>
+    private static double Seconds(string value)
+    {
+        Match m = Regex.Match(value, "^([0-9]+)(ms|s|m|min)?$");
+        Assert.True(m.Success, $"'{value}' is not a duration this test reads");
+        double number = double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return m.Groups[2].Value switch
+        {
+            "ms" => number / 1000,
+            "m" or "min" => number * 60,
+            _ => number,
+        };
+    }
+
     private static IEnumerable<string[]> KubernetesArgs() => Args(Read("kubernetes.yaml"));
 
     private static IEnumerable<string[]> KnativeArgs() => Args(Read("knative.yaml"));
