@@ -23,13 +23,30 @@ public static class ProcessInfo
         return (words[0], words[1]);
     }
 
-    /// <summary>The direct children of <paramref name="pid"/>'s main thread.</summary>
+    /// <summary>The direct children of <paramref name="pid"/>, whichever of its threads started them.</summary>
     public static int[] Children(int pid)
     {
-        string path = $"/proc/{pid}/task/{pid}/children";
-        return File.Exists(path)
-            ? [.. File.ReadAllText(path).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))]
-            : [];
+        var children = new List<int>();
+        try
+        {
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    children.AddRange(File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process ended.
+        }
+
+        return [.. children];
     }
 
     /// <summary>The pid of <paramref name="pid"/> in its innermost pid namespace (the last NSpid entry).</summary>
