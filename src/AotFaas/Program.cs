@@ -29,6 +29,9 @@ if (options.ListFunctions)
     return 0;
 }
 
+// At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
+DescriptorLimit.RaiseSoftToHard();
+
 // Fail closed: a function that checks requests against a secret must not serve without it.
 IReadOnlyList<string> missingSecrets = FunctionAuth.MissingSecrets(FunctionTable.All, Environment.GetEnvironmentVariable);
 if (missingSecrets.Count > 0)
@@ -62,9 +65,10 @@ catch (InvalidOperationException e)
 
 await using FaasServer server = created;
 
-// SIGTERM or SIGINT: stop accepting and let runs in flight finish; a second signal ends every run and the server at once.
+// SIGTERM, SIGINT or SIGQUIT (nginx's graceful stop): stop accepting and let runs in flight finish;
+// a second one ends every run and the server at once.
 var stopping = new TaskCompletionSource();
-void OnSignal(PosixSignalContext context)
+void OnStop(PosixSignalContext context)
 {
     if (stopping.TrySetResult())
     {
@@ -75,8 +79,20 @@ void OnSignal(PosixSignalContext context)
     ChildProcess.SignalAll(Signals.SIGKILL);
 }
 
-using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+// SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: their default action would end the server with no drain.
+var ignored = new List<PosixSignalRegistration>();
+foreach (PosixSignal signal in IgnoredSignals.All)
+{
+    ignored.Add(PosixSignalRegistration.Create(signal, context =>
+    {
+        context.Cancel = true;
+        log.LogWarning("{Message}", IgnoredSignals.Message(context.Signal));
+    }));
+}
+
+using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
+using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
+using PosixSignalRegistration onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnStop);
 
 // The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
 // start both while Kestrel binds, on the other core, instead of on the first request's path.

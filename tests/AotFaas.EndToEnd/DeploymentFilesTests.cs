@@ -73,6 +73,123 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         Assert.Contains("apiVersion: serving.knative.dev/v1", Read("knative.yaml"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_systemd_units_command_line_parses_and_its_stop_timeout_covers_the_drain_and_the_kill_grace()
+    {
+        Dictionary<string, string> service = SystemdService(Read("aotfaas.service"));
+        string[] command = service["ExecStart"].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Equal("/usr/local/bin/aotfaas", command[0]);
+        Assert.Contains("--urls", command);
+
+        // --help after the unit's flags: the binary parses them all (a bad one exits 2) and starts nothing.
+        var start = new System.Diagnostics.ProcessStartInfo(binary.Path) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in command[1..].Append("--help"))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using (var process = System.Diagnostics.Process.Start(start)!)
+        {
+            string errors = await process.StandardError.ReadToEndAsync();
+            await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"the unit's flags do not parse: {errors}");
+        }
+
+        double drain = Seconds(Flag(command, "--drain-timeout") ?? "30s");
+        double grace = Seconds(Flag(command, "--kill-grace") ?? "2s");
+        double delay = Seconds(Flag(command, "--drain-delay") ?? "0s");
+        double stop = Seconds(service["TimeoutStopSec"]);
+        Assert.True(stop >= delay + drain + grace, $"TimeoutStopSec {stop} s < drain delay {delay} + drain timeout {drain} + kill grace {grace}");
+
+        // Whenever the server dies, SIGKILL included, systemd ends what is left in its control group.
+        Assert.Equal("control-group", service["KillMode"]);
+        Assert.Equal("SIGTERM", service["KillSignal"]);
+        Assert.Equal("on-failure", service["Restart"]);
+        Assert.Equal("yes", service["NoNewPrivileges"]);
+        Assert.Equal("yes", service["PrivateTmp"]);
+        Assert.Equal("strict", service["ProtectSystem"]);
+    }
+
+    [Fact]
+    public async Task The_systemd_units_stop_command_drains_the_server_and_returns_only_once_it_has_exited()
+    {
+        // systemd runs ExecStop with MAINPID set, and signals the rest of the control group only after it returns:
+        // it must not return while a run may still be finishing, or KillMode=control-group would end that run.
+        string stop = SystemdService(Read("aotfaas.service"))["ExecStop"];
+        Match script = Regex.Match(stop, "^/bin/sh -c '(.*)'$");
+        Assert.True(script.Success, "ExecStop is not /bin/sh -c '...': " + stop);
+
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}"]);
+        Task<HttpResponseMessage> inFlight = server.Client.PostAsync("/function/slow", new ByteArrayContent([]));
+        for (int i = 0; i < 250 && !Directory.GetDirectories($"/proc/{server.ProcessId}/task").Any(t => File.ReadAllText(t + "/children").Trim().Length > 0); i++)
+        {
+            await Task.Delay(20);
+        }
+
+        var start = new System.Diagnostics.ProcessStartInfo("/bin/sh") { RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(script.Groups[1].Value.Replace("$$", "$", StringComparison.Ordinal));
+        start.Environment["MAINPID"] = server.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using (var stopping = System.Diagnostics.Process.Start(start)!)
+        {
+            await stopping.WaitForExitAsync();
+            Assert.Equal(0, stopping.ExitCode);
+        }
+
+        // When the stop command returned, the server had exited (so systemd's kill of the group finds nothing),
+        // after letting the run in flight finish normally.
+        Assert.False(Directory.Exists($"/proc/{server.ProcessId}"), "ExecStop returned while the server was still there");
+        Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        using HttpResponseMessage response = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>The [Service] section's settings (the last one of a name wins, as in systemd).</summary>
+    private static Dictionary<string, string> SystemdService(string unit)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        string section = "";
+        foreach (string raw in unit.Split('\n'))
+        {
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] is '#' or ';')
+            {
+                continue;
+            }
+
+            if (line[0] == '[')
+            {
+                section = line;
+            }
+            else if (section == "[Service]" && line.IndexOf('=', StringComparison.Ordinal) is int equals and > 0)
+            {
+                settings[line[..equals]] = line[(equals + 1)..];
+            }
+        }
+
+        return settings;
+    }
+
+    private static string? Flag(string[] command, string name)
+        => Array.IndexOf(command, name) is int i and >= 0 && i + 1 < command.Length ? command[i + 1] : null;
+
+    /// <summary>A duration as the binary and systemd both write it here: 500ms, 30s, 2m, or bare seconds.</summary>
+    private static double Seconds(string value)
+    {
+        Match m = Regex.Match(value, "^([0-9]+)(ms|s|m|min)?$");
+        Assert.True(m.Success, $"'{value}' is not a duration this test reads");
+        double number = double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return m.Groups[2].Value switch
+        {
+            "ms" => number / 1000,
+            "m" or "min" => number * 60,
+            _ => number,
+        };
+    }
+
     private static IEnumerable<string[]> KubernetesArgs() => Args(Read("kubernetes.yaml"));
 
     private static IEnumerable<string[]> KnativeArgs() => Args(Read("knative.yaml"));

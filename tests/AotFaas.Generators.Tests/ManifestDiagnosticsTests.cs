@@ -49,6 +49,26 @@ public class ManifestDiagnosticsTests
     public void A_name_longer_than_64_characters_is_FAAS002()
         => Assert.Contains("65 characters", Only(new string('n', 65) + ": cat", "(1,1): FAAS002").GetMessage());
 
+    [Theory]
+    [InlineData("hook: cat\n  methods: GET POST\n  auth: hmac-sha256 $HOOK_SECRET\n", "(3,9): FAAS016", "GET")]
+    [InlineData("hook: cat\n  auth: hmac-sha256 $HOOK_SECRET X-Sig\n  methods: POST,HEAD\n", "(3,12): FAAS016", "HEAD")]
+    [InlineData("hook: cat\n\tauth:   hmac-sha256 $S   # signed\n\tmethods: HEAD GET\n", "(3,11): FAAS016", "HEAD")]
+    public void Hmac_on_GET_or_HEAD_is_FAAS016_at_the_option_that_completes_the_pair(string manifest, string position, string method)
+    {
+        string message = Only(manifest, position).GetMessage();
+
+        Assert.Contains($"remove {method} from methods", message, StringComparison.Ordinal);
+        Assert.Contains("auth: bearer $VARIABLE", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("hook: cat\n  methods: POST PUT DELETE\n  auth: hmac-sha256 $S\n")]
+    [InlineData("hook: cat\n  auth: hmac-sha256 $S\n")]
+    [InlineData("api: cat\n  methods: GET HEAD POST\n  auth: bearer $TOKEN\n")]
+    [InlineData("hook: cat\n  auth: hmac-sha256 $S\nlist: cat\n  methods: GET\n")]
+    public void Hmac_with_methods_that_carry_a_body_and_bearer_with_GET_are_fine(string manifest)
+        => Assert.Empty(GeneratorHarness.Run(manifest).Run.Diagnostics);
+
     [Fact]
     public void A_duplicate_name_is_FAAS003_at_the_second_one_naming_the_first()
     {

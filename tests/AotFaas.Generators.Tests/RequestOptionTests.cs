@@ -115,7 +115,7 @@ public class RequestOptionTests
     {
         const string manifest = """
             hook: cat
-              methods: GET POST
+              methods: PUT POST
               request-env: openfaas
               response: cgi
               pass-authorization: true
@@ -125,7 +125,7 @@ public class RequestOptionTests
         string table = GeneratorHarness.Table(GeneratorHarness.Run(manifest).Run)!;
 
         Assert.Contains("""
-                        methods: ["GET", "POST"],
+                        methods: ["PUT", "POST"],
                         requestEnv: RequestEnvMode.OpenFaas,
                         passAuthorization: true,
                         response: ResponseMode.Cgi,

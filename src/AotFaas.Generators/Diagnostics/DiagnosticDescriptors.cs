@@ -91,6 +91,11 @@ namespace AotFaas.Generators.Diagnostics
             "Secret written in the manifest",
             "A secret cannot be written in the manifest, which is compiled into the binary: name a server environment variable that holds it, for example auth: bearer $API_TOKEN");
 
+        public static readonly DiagnosticDescriptor UnsignableMethod = Error(
+            "FAAS016",
+            "hmac-sha256 on a method without a body",
+            "auth: hmac-sha256 signs the request body, and {0} runs with an empty one: its signature would be the same for every request, so anyone who saw one could replay it; remove {0} from methods, or check these requests with auth: bearer $VARIABLE");
+
         private static DiagnosticDescriptor Error(string id, string title, string message)
             => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
     }

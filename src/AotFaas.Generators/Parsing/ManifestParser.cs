@@ -202,6 +202,13 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
+            // The check runs on whichever of the two options comes second, so it is reported once, there.
+            if ((key == OptionTable.Auth || key == OptionTable.Methods) && OptionTable.UnsignableMethod(options) is string method)
+            {
+                state.Report(DiagnosticDescriptors.UnsignableMethod, valueAt, method);
+                return;
+            }
+
             state.Pending = state.Pending with { Options = options };
         }
 

@@ -181,6 +181,28 @@ namespace AotFaas.Generators.Parsing
             return true;
         }
 
+        /// <summary>
+        /// The first bodiless method (GET, HEAD) of an <c>hmac-sha256</c> function, or null: the HMAC of
+        /// an empty body is one constant, which is no check at all (FAAS016).
+        /// </summary>
+        public static string? UnsignableMethod(FunctionOptions options)
+        {
+            if (options.AuthScheme != HmacSha256)
+            {
+                return null;
+            }
+
+            foreach (string method in options.Methods)
+            {
+                if (method == "GET" || method == "HEAD")
+                {
+                    return method;
+                }
+            }
+
+            return null;
+        }
+
         private static string? ApplyMethods(string value, ref FunctionOptions options)
         {
             var methods = new List<string>();

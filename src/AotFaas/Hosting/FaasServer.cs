@@ -4,7 +4,6 @@ using AotFaas.Http;
 using AotFaas.Operations;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace AotFaas.Hosting;
@@ -45,9 +44,10 @@ public sealed class FaasServer : IAsyncDisposable
             // Kestrel holds a whole request head in its buffer.
             kestrelOptions.Limits.MaxRequestBufferSize = options.Limits.MaxHeadersSize + kestrelOptions.Limits.MaxRequestLineSize;
         }
+        Transport = new CappedSocketTransport(new ConnectionCap(options.MaxConnections ?? ConnectionCap.DefaultFor(DescriptorLimit.Current, options.Limits.MaxTotalInflight)), loggerFactory);
         _kestrel = new KestrelServer(
             Options.Create(kestrelOptions),
-            new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory),
+            Transport,
             loggerFactory);
 
         // Kestrel parses and binds these itself: http://host:port, http://*:port, http://localhost:port, [::1].
@@ -70,6 +70,9 @@ public sealed class FaasServer : IAsyncDisposable
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, _catalog, options.SystemApi, systemApiToken, options.Portal);
         _application = new FaasApplication(new FunctionEndpoint(_catalog, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
     }
+
+    /// <summary>The socket transport, with its cap on open connections (<c>--max-connections</c>).</summary>
+    public CappedSocketTransport Transport { get; }
 
     /// <summary>Serving or draining: <see cref="ServerLifecycle.BeginDrain"/> turns the health checks to 503.</summary>
     public ServerLifecycle Lifecycle { get; } = new();

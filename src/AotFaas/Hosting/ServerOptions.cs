@@ -32,6 +32,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     /// <summary><c>--drain-delay</c>: after SIGTERM, how long health checks say 503 while the server still accepts, before it stops accepting.</summary>
     public TimeSpan DrainDelay { get; init; }
 
+    /// <summary><c>--max-connections</c>: open connections at once; null for the default derived from the descriptor limit (<see cref="ConnectionCap.DefaultFor"/>).</summary>
+    public int? MaxConnections { get; init; }
+
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 3000;
 
@@ -73,10 +76,19 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --max-total-inflight N     Runs of all functions together (default 64 x CPU count).
           --max-header-count N       Request headers per request; more gets 431 (default 100).
           --max-header-size SIZE     All request headers together; more gets 431 (default 32KiB).
+          --max-connections N        Open connections at once; at the cap new ones wait in the
+                                     listen backlog (default: the open-files limit, raised to
+                                     its hard limit at start, less 6 per --max-total-inflight
+                                     run and 64 for the server; at least a quarter of the limit).
           --kill-grace DURATION      From SIGTERM to SIGKILL when a run is stopped (default 2s).
-          --drain-timeout DURATION   After SIGTERM/SIGINT, how long runs in flight may finish
+          --drain-timeout DURATION   After SIGTERM/SIGINT/SIGQUIT, how long runs in flight may finish
                                      before they are stopped (default 30s). A second signal
                                      kills every run at once.
+
+        Signals:
+          SIGTERM, SIGINT, SIGQUIT   Drain (as above); a second one kills every run and exits.
+          SIGHUP                     Logged and ignored (reload is not supported yet).
+          SIGUSR1, SIGUSR2, SIGALRM  Logged and ignored.
 
         Environment:
           PORT               Listen on this port on all interfaces (the Knative / Cloud Run contract).
@@ -103,6 +115,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         string? systemApiToken = null;
         bool portal = false;
         TimeSpan drainDelay = TimeSpan.Zero;
+        int? maxConnections = null;
 
         for (int i = 0; i < args.Count; i++)
         {
@@ -181,6 +194,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                 case "--drain-delay":
                     drainDelay = Duration(name, inlineValue ?? Next(args, ref i, name));
                     break;
+                case "--max-connections":
+                    maxConnections = Count(name, inlineValue ?? Next(args, ref i, name), 1);
+                    break;
                 case "--max-header-count":
                     limits = limits with { MaxHeaderCount = Count(name, inlineValue ?? Next(args, ref i, name), 1) };
                     break;
@@ -227,6 +243,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
             SystemApiTokenVariable = systemApiToken,
             Portal = portal,
             DrainDelay = drainDelay,
+            MaxConnections = maxConnections,
         };
     }
 

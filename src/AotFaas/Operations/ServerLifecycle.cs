@@ -9,7 +9,7 @@ public sealed class ServerLifecycle
     private volatile bool _draining;
     private long _unhandledExceptions;
 
-    /// <summary>True once SIGTERM or SIGINT arrived: health checks answer 503 so that load balancers stop sending.</summary>
+    /// <summary>True once SIGTERM, SIGINT or SIGQUIT arrived: health checks answer 503 so that load balancers stop sending.</summary>
     public bool IsDraining => _draining;
 
     /// <summary>Exceptions that escaped a request handler since start; each was logged at Error and answered with a 500.</summary>

@@ -32,7 +32,8 @@ public sealed class ContainmentFixture : IAsyncLifetime
             new("escape-stderr", "perl", ["-e", $"if (fork() == 0) {{ setpgrp(0, 0); open(my $f, '>', '{s}/escape-stderr.pid'); print $f $$; close $f; open(STDOUT, '>', '/dev/null'); sleep 31346; exit 0 }} select(undef, undef, undef, 0.3); print \"parent-done\\n\""], timeoutMilliseconds: 3000, maxInflight: 1, maxQueue: 0),
 
             // A real daemon: double fork, new session, every descriptor closed. No pipe says it is there.
-            new("daemon", "sh", ["-c", $"(setsid sh -c 'echo $$ > {s}/daemon.pid; exec sleep 31346' < /dev/null > /dev/null 2>&1 &); echo started"]),
+            // It waits for the daemon's pid file, so the daemon is surely running when the run ends.
+            new("daemon", "sh", ["-c", $"rm -f {s}/daemon.pid; (setsid sh -c 'echo $$ > {s}/daemon.pid; exec sleep 31346' < /dev/null > /dev/null 2>&1 &); while [ ! -s {s}/daemon.pid ]; do sleep 0.01; done; echo started"]),
 
             // A helper double-forked into a session of its own that the run still waits for: it must not be killed early.
             new("helper", "sh", ["-c", $"rm -f {s}/helper.out; (setsid sh -c 'echo $$ > {s}/helper.pid; sleep 0.8; echo helper-done > {s}/helper.out' < /dev/null > /dev/null 2>&1 &); while [ ! -s {s}/helper.out ]; do sleep 0.05; done; cat {s}/helper.out"], timeoutMilliseconds: 10_000),

@@ -1,0 +1,148 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// One bound endpoint of <see cref="CappedSocketTransport"/>: accepts while the cap allows, and when
+/// <c>accept</c> fails with EMFILE, ENFILE or ENOBUFS waits a little (5 ms, doubling to 250 ms) before
+/// trying again, instead of retrying at once; the connection waits in the backlog meanwhile.
+/// </summary>
+public sealed class CappedSocketListener : IConnectionListener
+{
+    // Kestrel's defaults (SocketTransportOptions).
+    private const int Backlog = 512;
+    private const int FirstBackoffMilliseconds = 5;
+    private const int MaxBackoffMilliseconds = 250;
+
+    private readonly Socket _socket;
+    private readonly CappedSocketTransport _transport;
+    private readonly SocketConnectionContextFactory _connections;
+    private readonly CancellationTokenSource _unbound = new();
+
+    private CappedSocketListener(Socket socket, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    {
+        _socket = socket;
+        _transport = transport;
+        _connections = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
+        EndPoint = socket.LocalEndPoint!;
+    }
+
+    /// <summary>The bound address, with the real port where 0 was asked for.</summary>
+    public EndPoint EndPoint { get; }
+
+    /// <summary>
+    /// Binds <paramref name="endpoint"/> as Kestrel's socket transport does (the IPv6 wildcard in dual
+    /// mode, so it takes IPv4 too; Unix sockets; inherited descriptors) and listens.
+    /// </summary>
+    /// <exception cref="AddressInUseException">The address is taken; Kestrel reports it as such.</exception>
+    public static CappedSocketListener Bind(EndPoint endpoint, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    {
+        Socket socket;
+        try
+        {
+            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new AddressInUseException(e.Message, e);
+        }
+
+        try
+        {
+            socket.Listen(Backlog);
+            return new CappedSocketListener(socket, transport, loggerFactory);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The next connection; null once the listener is unbound, which ends Kestrel's accept loop.</summary>
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        ConnectionCap cap = _transport.Cap;
+        int backoff = 0;
+        while (true)
+        {
+            try
+            {
+                if (!cap.TryTake())
+                {
+                    _transport.AtCap.Log($"{cap.Max} connections are open (--max-connections): new connections wait in the listen backlog until one closes");
+                    await cap.TakeAsync(_unbound.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+
+            SocketError error;
+            try
+            {
+                Socket accepted = await _socket.AcceptAsync(_unbound.Token).ConfigureAwait(false);
+                if (accepted.LocalEndPoint is IPEndPoint)
+                {
+                    accepted.NoDelay = true;
+                }
+
+                ConnectionContext connection = _connections.Create(accepted);
+                connection.ConnectionClosed.UnsafeRegister(static state => ((ConnectionCap)state!).Release(), cap);
+                return connection;
+            }
+            catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException || e is SocketException { SocketErrorCode: SocketError.OperationAborted })
+            {
+                cap.Release();
+                return null;
+            }
+            catch (SocketException e)
+            {
+                cap.Release();
+                error = e.SocketErrorCode;
+                if (error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+                {
+                    _transport.OutOfDescriptors.Log(
+                        $"Cannot accept connections: {e.Message} (open descriptors limit {DescriptorLimit.Current}, --max-connections {cap.Max}); retrying every {MaxBackoffMilliseconds} ms at most while connections wait in the listen backlog");
+                }
+            }
+
+            if (error is not (SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable))
+            {
+                // Reset while it waited in the backlog: the next one.
+                continue;
+            }
+
+            backoff = Math.Clamp(backoff * 2, FirstBackoffMilliseconds, MaxBackoffMilliseconds);
+            try
+            {
+                await Task.Delay(backoff, _unbound.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Stops accepting: a pending <see cref="AcceptAsync"/> returns null.</summary>
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        _unbound.Cancel();
+        _socket.Dispose();
+        return default;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _unbound.Cancel();
+        _socket.Dispose();
+        _connections.Dispose();
+        _unbound.Dispose();
+        return default;
+    }
+}

@@ -1,0 +1,43 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// Kestrel's socket transport with a server-wide cap on open connections and an accept loop that
+/// backs off when the process is out of descriptors. Kestrel's own listener retries a failed
+/// <c>accept</c> at once, so at the descriptor limit it spins a core, logs nothing and serves no one.
+/// </summary>
+public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+
+    /// <param name="cap">Open connections across every listener this transport binds.</param>
+    /// <param name="loggerFactory">Where the warnings go.</param>
+    public CappedSocketTransport(ConnectionCap cap, ILoggerFactory loggerFactory)
+    {
+        Cap = cap;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<CappedSocketTransport>();
+        AtCap = new RateLimitedWarning(_logger);
+        OutOfDescriptors = new RateLimitedWarning(_logger);
+    }
+
+    /// <summary>The cap every listener shares.</summary>
+    public ConnectionCap Cap { get; }
+
+    /// <summary>Logged when the listeners stop accepting because <see cref="Cap"/> connections are open.</summary>
+    internal RateLimitedWarning AtCap { get; }
+
+    /// <summary>Logged when <c>accept</c> fails for want of descriptors or buffers.</summary>
+    internal RateLimitedWarning OutOfDescriptors { get; }
+
+    /// <inheritdoc/>
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+        => new(CappedSocketListener.Bind(endpoint, this, _loggerFactory));
+
+    /// <inheritdoc/>
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint;
+}

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// The signals an operator or a supervisor sends by habit whose default action would end the server
+/// at once, with no drain and its runs left behind: the server logs each one and carries on.
+/// </summary>
+public static class IgnoredSignals
+{
+    // Linux numbers, the same on x86-64 and arm64: PosixSignal names only the portable signals, and
+    // PosixSignalRegistration takes a raw number cast to it.
+    private const int SIGUSR1 = 10;
+    private const int SIGUSR2 = 12;
+    private const int SIGALRM = 14;
+
+    /// <summary>SIGHUP (a reload, once the server can reload), SIGUSR1, SIGUSR2, SIGALRM.</summary>
+    public static IReadOnlyList<PosixSignal> All { get; } = [PosixSignal.SIGHUP, (PosixSignal)SIGUSR1, (PosixSignal)SIGUSR2, (PosixSignal)SIGALRM];
+
+    /// <summary>The warning logged when <paramref name="signal"/> arrives.</summary>
+    public static string Message(PosixSignal signal) => signal switch
+    {
+        PosixSignal.SIGHUP => "SIGHUP: reload is not supported yet: ignored",
+        (PosixSignal)SIGUSR1 => "SIGUSR1: not used by this server: ignored",
+        (PosixSignal)SIGUSR2 => "SIGUSR2: not used by this server: ignored",
+        (PosixSignal)SIGALRM => "SIGALRM: not used by this server: ignored",
+        _ => $"signal {(int)signal}: ignored",
+    };
+}
