@@ -59,11 +59,8 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
     [Fact]
     public async Task An_unsigned_body_trickled_to_a_signed_function_gets_504_at_the_deadline_and_holds_no_slot()
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(server.Address.Host, server.Address.Port);
-        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /function/hook HTTP/1.1\r\nHost: t\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1000000\r\n\r\n"));
         var clock = Stopwatch.StartNew();
-        Task<string> answer = ReadHeadAsync(socket);
+        Task<string> answer = TrickleAsync("POST /function/hook HTTP/1.1\r\nHost: t\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1000000\r\n\r\n", 10);
 
         // Meanwhile a correctly signed request is served: the trickling one holds no slot.
         byte[] body = "{\"zen\":\"Keep it logically awesome.\"}"u8.ToArray();
@@ -71,21 +68,7 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
         Assert.Equal(200, signed.Status);
         Assert.Equal(body, signed.Body);
 
-        // Trickle until the server answers: it must, at the 1.5 s deadline, with 504.
-        while (!answer.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            try
-            {
-                await socket.SendAsync(new byte[10]);
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-
-            await Task.WhenAny(answer, Task.Delay(50));
-        }
-
+        // The server must answer the trickling client at the 1.5 s deadline, with 504.
         string head = await answer.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.StartsWith("HTTP/1.1 504", head, StringComparison.Ordinal);
         Assert.InRange(clock.Elapsed.TotalSeconds, 1.0, 9.0);
@@ -120,17 +103,8 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
     [Fact]
     public async Task A_timed_out_run_whose_client_is_still_uploading_is_answered_504_at_the_deadline()
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(server.Address.Host, server.Address.Port);
-        await socket.SendAsync(Encoding.ASCII.GetBytes("POST /function/slow-upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n"));
         var clock = Stopwatch.StartNew();
-        Task<string> answer = ReadHeadAsync(socket);
-        while (!answer.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await socket.SendAsync(new byte[100]);
-            await Task.WhenAny(answer, Task.Delay(50));
-        }
-
+        Task<string> answer = TrickleAsync("POST /function/slow-upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 100);
         string head = await answer.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.StartsWith("HTTP/1.1 504", head, StringComparison.Ordinal);
 
@@ -157,6 +131,34 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
         }
 
         throw new TimeoutException($"fewer than {count} pids in {path}");
+    }
+
+    /// <summary>
+    /// Sends <paramref name="head"/>, then <paramref name="bytes"/> bytes of body every 50 ms, for ten seconds at most,
+    /// until the server answers; the response head, or what came before the connection closed.
+    /// </summary>
+    private async Task<string> TrickleAsync(string head, int bytes)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(server.Address.Host, server.Address.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head));
+        Task<string> answer = ReadHeadAsync(socket);
+        var clock = Stopwatch.StartNew();
+        while (!answer.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            try
+            {
+                await socket.SendAsync(new byte[bytes]);
+            }
+            catch (SocketException)
+            {
+                break;
+            }
+
+            await Task.WhenAny(answer, Task.Delay(50));
+        }
+
+        return await answer.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     /// <summary>Reads until the end of a response head.</summary>
