@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
 using AotFaas.Logging;
@@ -65,34 +63,7 @@ catch (InvalidOperationException e)
 
 await using FaasServer server = created;
 
-// SIGTERM, SIGINT or SIGQUIT (nginx's graceful stop): stop accepting and let runs in flight finish;
-// a second one ends every run and the server at once.
-var stopping = new TaskCompletionSource();
-void OnStop(PosixSignalContext context)
-{
-    if (stopping.TrySetResult())
-    {
-        context.Cancel = true;
-        return;
-    }
-
-    ChildProcess.SignalAll(Signals.SIGKILL);
-}
-
-// SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: their default action would end the server with no drain.
-var ignored = new List<PosixSignalRegistration>();
-foreach (PosixSignal signal in IgnoredSignals.All)
-{
-    ignored.Add(PosixSignalRegistration.Create(signal, context =>
-    {
-        context.Cancel = true;
-        log.LogWarning("{Message}", IgnoredSignals.Message(context.Signal));
-    }));
-}
-
-using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
-using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
-using PosixSignalRegistration onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnStop);
+using var signals = new ShutdownSignals(log);
 
 // The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
 // start both while Kestrel binds, on the other core, instead of on the first request's path.
@@ -114,28 +85,6 @@ foreach (string url in server.Urls)
     log.LogInformation("Now listening on: {Url}", url);
 }
 
-await stopping.Task;
-RunLimits limits = options.Limits;
-server.Lifecycle.BeginDrain();
-if (options.DrainDelay > TimeSpan.Zero)
-{
-    // Health checks now say 503; keep accepting while load balancers notice, then drain.
-    log.LogInformation("Draining in {Seconds} s: health checks answer 503", options.DrainDelay.TotalSeconds);
-    await Task.Delay(options.DrainDelay);
-}
-
-log.LogInformation("Stopping: no new requests; runs in flight have {Seconds} s to finish", limits.DrainTimeout.TotalSeconds);
-using (var drain = new CancellationTokenSource(limits.DrainTimeout))
-{
-    // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL).
-    await server.StopAsync(drain.Token);
-}
-
-for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000; (ChildProcess.LiveCount > 0 || OrphanReaper.Pending > 0) && Environment.TickCount64 < deadline;)
-{
-    await Task.Delay(20);
-}
-
-ChildProcess.SignalAll(Signals.SIGKILL);
-log.LogInformation("Stopped");
+await signals.Stopping;
+await server.DrainAsync(options.DrainDelay, options.Limits);
 return 0;

@@ -112,7 +112,7 @@ internal sealed unsafe class OrphanReaper : IoWatch
     {
         foreach (int pid in ReadChildren())
         {
-            if (_byPid.ContainsKey(pid) || ChildProcess.IsLiveRun(pid) || !TryReadStat(pid, out int group, out int session, out long started))
+            if (_byPid.ContainsKey(pid) || LiveRuns.Contains(pid) || !TryReadStat(pid, out int group, out int session, out long started))
             {
                 continue;
             }
@@ -144,13 +144,13 @@ internal sealed unsafe class OrphanReaper : IoWatch
 
         foreach (Orphan orphan in _byPid.Values)
         {
-            if (orphan.Killed || ChildProcess.IsLiveRun(orphan.Pid))
+            if (orphan.Killed || LiveRuns.Contains(orphan.Pid))
             {
                 continue;
             }
 
             bool ofEndedRun = endedRun != 0 && (orphan.Session == endedRun || orphan.Group == endedRun);
-            if (ofEndedRun || !ChildProcess.AnyLiveRunStartedBy(orphan.StartTicks))
+            if (ofEndedRun || !LiveRuns.AnyStartedBy(orphan.StartTicks))
             {
                 Kill(orphan);
             }

@@ -124,6 +124,38 @@ public sealed class FaasServer : IAsyncDisposable
     /// <summary>Stops accepting and lets requests in flight finish until <paramref name="cancellationToken"/> fires.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => _kestrel.StopAsync(cancellationToken);
 
+    /// <summary>
+    /// The drain after a stop signal: health checks turn to 503; after <c>--drain-delay</c> no new request is
+    /// accepted and the runs in flight have <c>--drain-timeout</c> to finish; then the rest are stopped (SIGTERM,
+    /// and SIGKILL after <c>--kill-grace</c>), and whatever is still alive, runs or what they left, is killed.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan drainDelay, RunLimits limits)
+    {
+        Lifecycle.BeginDrain();
+        if (drainDelay > TimeSpan.Zero)
+        {
+            // Keep accepting while load balancers notice the 503s.
+            _log.LogInformation("Draining in {Seconds} s: health checks answer 503", drainDelay.TotalSeconds);
+            await Task.Delay(drainDelay).ConfigureAwait(false);
+        }
+
+        _log.LogInformation("Stopping: no new requests; runs in flight have {Seconds} s to finish", limits.DrainTimeout.TotalSeconds);
+        using (var drain = new CancellationTokenSource(limits.DrainTimeout))
+        {
+            // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL).
+            await StopAsync(drain.Token).ConfigureAwait(false);
+        }
+
+        for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000;
+             (LiveRuns.Count > 0 || OrphanReaper.Pending > 0) && Environment.TickCount64 < deadline;)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        LiveRuns.SignalAll(Signals.SIGKILL);
+        _log.LogInformation("Stopped");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _kestrel.StopAsync(CancellationToken.None).ConfigureAwait(false);
