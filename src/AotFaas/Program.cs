@@ -1,3 +1,4 @@
+using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
 using AotFaas.Logging;
@@ -52,7 +53,7 @@ ILogger log = loggerFactory.CreateLogger("AotFaas");
 FaasServer created;
 try
 {
-    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, loggerFactory);
+    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, static policy => new ExecInvoker(policy), loggerFactory);
 }
 catch (InvalidOperationException e)
 {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using AotFaas.Execution.Native;
 using AotFaas.Functions;
+using AotFaas.Invokers;
 
 namespace AotFaas.Execution;
 
@@ -28,15 +29,15 @@ public static class FunctionRunner
     }
 
     /// <summary>
-    /// Runs the function of <paramref name="policy"/> with <paramref name="input"/> as its stdin, stopping it when
-    /// <paramref name="timeout"/> passes, its stdout passes its limit or cannot be kept, or more than its
-    /// <c>max-body</c> arrives. It runs with <paramref name="environment"/>, or the function's own when null.
+    /// Runs <paramref name="executable"/> for the function of <paramref name="policy"/> with <paramref name="environment"/>
+    /// and <paramref name="input"/> as its stdin, stopping it when <paramref name="timeout"/> passes, its stdout passes
+    /// its limit or cannot be kept, or more than its <c>max-body</c> arrives.
     /// Returns once the program has ended, or at the deadline (<see cref="RunOutcome.TimedOut"/>) while it is
     /// being stopped; either way the caller disposes the result, which waits until the program is gone.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
     /// <exception cref="InputTooLargeException">More than <c>max-body</c> bytes of input arrived; the run was killed.</exception>
-    public static async Task<RunResult> RunAsync(FunctionPolicy policy, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken, ProcessEnvironment? environment = null)
+    public static async Task<RunResult> RunAsync(FunctionPolicy policy, ExecutablePath executable, ProcessEnvironment environment, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory, policy.TempDirectory);
         var stderr = new OutputBuffer(RunLimits.MaxStderr);
@@ -44,7 +45,7 @@ public static class FunctionRunner
         ChildProcess child;
         try
         {
-            child = Start(policy, environment ?? policy.Environment, stdout, stderr, () => stopper?.OutputTrouble());
+            child = Start(policy, executable, environment, stdout, stderr, () => stopper?.OutputTrouble());
         }
         catch
         {
@@ -110,10 +111,10 @@ public static class FunctionRunner
         }
     }
 
-    private static ChildProcess Start(FunctionPolicy policy, ProcessEnvironment environment, OutputBuffer stdout, OutputBuffer stderr, Action onOverflow)
+    private static ChildProcess Start(FunctionPolicy policy, ExecutablePath executable, ProcessEnvironment environment, OutputBuffer stdout, OutputBuffer stderr, Action onOverflow)
     {
         Proc proc = policy.Proc;
-        string? resolved = policy.Executable.Resolved;
+        string? resolved = executable.Resolved;
         try
         {
             return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, resolved, policy.KillGrace);
@@ -121,8 +122,8 @@ public static class FunctionRunner
         catch (SpawnException) when (resolved is not null && resolved != proc.Executable)
         {
             // The file found on PATH earlier is gone or changed: search again.
-            policy.Executable.Forget();
-            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, policy.Executable.Resolved, policy.KillGrace);
+            executable.Forget();
+            return ChildProcess.Start(proc.Executable, proc.Argv, environment, stdout, stderr, proc.WorkDir, onOverflow, executable.Resolved, policy.KillGrace);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using AotFaas.Execution.Native;
+using AotFaas.Invokers;
 using Microsoft.Win32.SafeHandles;
 
 namespace AotFaas.Execution;
@@ -13,7 +14,7 @@ namespace AotFaas.Execution;
 /// program can never make the server hold more than the limit. Dispose returns the segments and
 /// closes the file.
 /// </summary>
-public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue, string? tempFolder = null) : IDisposable
+public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue, string? tempFolder = null) : IResponseBody, IDisposable
 {
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;

@@ -1,6 +1,7 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Http;
+using AotFaas.Invokers;
 using AotFaas.Operations;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -19,6 +20,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly KestrelServer _kestrel;
     private readonly FaasApplication _application;
     private readonly FunctionCatalog _catalog;
+    private readonly FunctionRoutes _routes;
     private readonly FaasMetrics? _metrics;
     private readonly PrometheusExporter? _exporter;
     private readonly ILogger _log;
@@ -26,9 +28,10 @@ public sealed class FaasServer : IAsyncDisposable
     /// <param name="options">Where to listen, the run limits, the operations endpoints.</param>
     /// <param name="functions">Every function (the generated <c>FunctionTable.All</c>).</param>
     /// <param name="lookup">Finds a function by name (the generated <c>FunctionTable.GetProcByFuncName</c>).</param>
+    /// <param name="invokers">Makes the invoker that runs a function (the generated <c>FunctionTable.CreateInvoker</c>).</param>
     /// <param name="loggerFactory">Where log lines go.</param>
     /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ, pass-env and secrets; the process's when null.</param>
-    public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
+    public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, Func<FunctionPolicy, IFunctionInvoker> invokers, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
     {
         serverEnvironment ??= Environment.GetEnvironmentVariable;
         _log = loggerFactory.CreateLogger("AotFaas");
@@ -57,7 +60,8 @@ public sealed class FaasServer : IAsyncDisposable
             addresses.Add(url);
         }
 
-        _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment);
+        _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment, invokers);
+        _routes = new FunctionRoutes(_catalog);
         if (options.Metrics)
         {
             _metrics = new FaasMetrics(_catalog);
@@ -68,7 +72,7 @@ public sealed class FaasServer : IAsyncDisposable
             ? serverEnvironment(variable) is { Length: > 0 } token ? token : throw new InvalidOperationException($"--system-api-token-env names {variable}, which is not set (or empty)")
             : null;
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, _catalog, options.SystemApi, systemApiToken, options.Portal);
-        _application = new FaasApplication(new FunctionEndpoint(_catalog, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
+        _application = new FaasApplication(new FunctionEndpoint(_routes, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
     }
 
     /// <summary>The socket transport, with its cap on open connections (<c>--max-connections</c>).</summary>
@@ -90,7 +94,8 @@ public sealed class FaasServer : IAsyncDisposable
             {
                 try
                 {
-                    _ = _catalog.Find(name)?.Executable.Resolved;
+                    // The function's policy, its invoker (its program's path) and its auth check.
+                    _ = _routes.Find(name);
                 }
                 catch (InvalidOperationException)
                 {

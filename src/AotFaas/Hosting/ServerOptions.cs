@@ -1,3 +1,4 @@
+using AotFaas.Functions;
 using System.Globalization;
 using AotFaas.Execution;
 using AotFaas.Shared;

@@ -1,3 +1,5 @@
+using AotFaas.Functions;
+using AotFaas.Invokers;
 using AotFaas.Operations;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
@@ -15,7 +17,7 @@ namespace AotFaas.Http;
 public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoints operations) : IHttpApplication<HttpContext>
 {
     /// <summary>The path prefix of functions; the next segment is the function's name.</summary>
-    public const string FunctionPrefix = "/function/";
+    public const string FunctionPrefix = FunctionPolicy.PathPrefix;
 
     public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
 
@@ -46,7 +48,7 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         {
             await handled;
         }
-        catch (Exception e) when (FunctionEndpoint.ClientWentAway(context, e))
+        catch (Exception e) when (InvokeResult.ClientWentAway(context, e))
         {
             // Not a bug: nobody is left to answer.
         }
@@ -62,7 +64,7 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
             // Every response says how long it took, these ones too (a few microseconds).
-            FunctionEndpoint.Stamp(context, started);
+            ResponseWriter.Stamp(context, started);
             Task? answered = operations.TryHandle(context, path);
             if (answered is null)
             {

@@ -45,9 +45,9 @@ internal static class HandlerFailure
         }
 
         response.StatusCode = StatusCodes.Status500InternalServerError;
-        response.ContentType = FunctionEndpoint.TextContentType;
+        response.ContentType = ResponseWriter.TextContentType;
         response.ContentLength = Body.Length;
-        response.Headers[FunctionEndpoint.DurationHeader] = Stopwatch.GetElapsedTime(started).TotalSeconds.ToString("F6", System.Globalization.CultureInfo.InvariantCulture);
+        response.Headers[ResponseWriter.DurationHeader] = Stopwatch.GetElapsedTime(started).TotalSeconds.ToString("F6", System.Globalization.CultureInfo.InvariantCulture);
         try
         {
             await response.Body.WriteAsync(Body, context.RequestAborted);

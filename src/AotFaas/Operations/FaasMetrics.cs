@@ -1,6 +1,6 @@
+using AotFaas.Functions;
 using System.Diagnostics.Metrics;
 using AotFaas.Execution;
-using AotFaas.Http;
 
 namespace AotFaas.Operations;
 

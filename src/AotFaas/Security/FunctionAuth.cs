@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using AotFaas.Functions;
+using AotFaas.Invokers;
 using Microsoft.Extensions.Primitives;
 
 namespace AotFaas.Security;
@@ -125,6 +126,19 @@ public sealed class FunctionAuth
         }
 
         return CryptographicOperations.FixedTimeEquals(offered, expected);
+    }
+
+    /// <summary>401 with no detail: which part failed is no business of the caller's.</summary>
+    public static InvokeResult Unauthorized(FunctionAuth auth)
+    {
+        InvokeResult refusal = InvokeResult.Refusal(StatusCodes.Status401Unauthorized, "unauthorized");
+        refusal.Outcome = "authentication failed";
+        if (auth.Scheme == AuthScheme.Bearer)
+        {
+            refusal.Headers.Add(new("WWW-Authenticate", "Bearer"));
+        }
+
+        return refusal;
     }
 
     private static string MissingMessage(Proc proc)

@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using AotFaas.Execution;
+using AotFaas.Functions;
+using AotFaas.Invokers;
 
 namespace AotFaas.Security;
 
@@ -25,6 +28,39 @@ public static class SignedBody
 
     /// <summary>Bytes of memory reserved by bodies now (for tests and metrics).</summary>
     public static long Reserved => Interlocked.Read(ref s_reserved);
+
+    /// <summary>
+    /// Receives the body of a request to <paramref name="policy"/>'s function (none for GET and HEAD, which run with
+    /// an empty stdin) and checks its signature with <paramref name="auth"/>, within <paramref name="timeout"/>. The
+    /// body when it is signed; otherwise the refusal to answer with: 401, 413, 504, 400, 500 when it cannot be kept,
+    /// or nothing when the client went away.
+    /// </summary>
+    public static async Task<(Received? Body, InvokeResult? Refusal)> ReceiveAsync(HttpContext context, FunctionPolicy policy, FunctionAuth auth, TimeSpan timeout, long started)
+    {
+        PipeReader body = FunctionPolicy.HasInput(context.Request.Method) ? context.Request.BodyReader : PipeReader.Create(ReadOnlySequence<byte>.Empty);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(timeout);
+        string function = policy.Proc.FuncName;
+        try
+        {
+            Received? received = await ReceiveAsync(body, auth, context.Request.Headers[auth.Header!], policy.MaxBody, policy.TempDirectory, deadline.Token).ConfigureAwait(false);
+            return received is null ? (null, FunctionAuth.Unauthorized(auth)) : (received, null);
+        }
+        catch (NotKeptException e)
+        {
+            return (null, InvokeResult.Refusal(StatusCodes.Status500InternalServerError, $"the request body of '{function}' could not be kept: {e.Message}", LogLevel.Error));
+        }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            InvokeResult timedOut = InvokeResult.Refusal(StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {Shared.Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds)} receiving the request body");
+            timedOut.TimedOut = true;
+            return (null, timedOut);
+        }
+        catch (Exception e) when (InvokeResult.ForInputFailure(context, e, function, policy.MaxBody, System.Diagnostics.Stopwatch.GetElapsedTime(started)) is InvokeResult failed)
+        {
+            return (null, failed);
+        }
+    }
 
     /// <summary>
     /// Reads the whole body from <paramref name="reader"/> into a buffer while computing its HMAC with

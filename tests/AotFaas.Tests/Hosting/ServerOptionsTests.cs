@@ -1,3 +1,4 @@
+using AotFaas.Functions;
 using AotFaas.Execution;
 using AotFaas.Hosting;
 

@@ -1,3 +1,4 @@
+using AotFaas.Execution;
 using System.Text;
 using AotFaas.Http;
 

@@ -1,3 +1,4 @@
+using AotFaas.Functions;
 using System.Net;
 using System.Text;
 using AotFaas.Execution;

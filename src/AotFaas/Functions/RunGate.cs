@@ -1,4 +1,4 @@
-namespace AotFaas.Execution;
+namespace AotFaas.Functions;
 
 /// <summary>What a request was told at the gate.</summary>
 public enum Admission

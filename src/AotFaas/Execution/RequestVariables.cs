@@ -4,7 +4,7 @@ using AotFaas.Functions;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 
-namespace AotFaas.Http;
+namespace AotFaas.Execution;
 
 /// <summary>
 /// The environment variables that describe a request to its program, in the shape the function's
@@ -76,7 +76,7 @@ public static class RequestVariables
         Add(variables, "SERVER_NAME", request.Host.Host.Length > 0 ? request.Host.Host : connection.LocalIpAddress?.ToString() ?? string.Empty);
         Add(variables, "SERVER_PORT", (request.Host.Port ?? connection.LocalPort).ToString(CultureInfo.InvariantCulture));
         Add(variables, "REQUEST_METHOD", request.Method);
-        Add(variables, "SCRIPT_NAME", FaasApplication.FunctionPrefix + proc.FuncName);
+        Add(variables, "SCRIPT_NAME", FunctionPolicy.PathPrefix + proc.FuncName);
         Add(variables, "PATH_INFO", pathInfo);
         Add(variables, "QUERY_STRING", Query(request));
         Add(variables, "REQUEST_URI", context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path + request.QueryString);

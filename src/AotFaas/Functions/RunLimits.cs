@@ -1,4 +1,4 @@
-namespace AotFaas.Execution;
+namespace AotFaas.Functions;
 
 /// <summary>
 /// The server-wide defaults for what a function's own options do not set, and the limits that

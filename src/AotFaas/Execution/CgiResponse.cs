@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using AotFaas.Shared;
 
-namespace AotFaas.Http;
+namespace AotFaas.Execution;
 
 /// <summary>
 /// The header block a <c>response: cgi</c> function writes at the start of its stdout (RFC 3875

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using AotFaas.Invokers;
 
-namespace AotFaas.Http;
+namespace AotFaas.Operations;
 
 /// <summary>
 /// What one request to a function came to, filled in while it is handled and reported once at its
@@ -9,7 +10,7 @@ namespace AotFaas.Http;
 public sealed class Invocation(string function, string method, string requestId, long started)
 {
     /// <summary>The status of a request whose client went away before the response (nginx's convention).</summary>
-    public const int ClientClosedRequest = 499;
+    public const int ClientClosedRequest = InvokeResult.ClientClosedRequest;
 
     public string Function { get; } = function;
 
@@ -57,5 +58,21 @@ public sealed class Invocation(string function, string method, string requestId,
     {
         Outcome = outcome;
         Level = level;
+    }
+
+    /// <summary>Takes what <paramref name="result"/> says of the invocation (the status is the response's, set when it is known).</summary>
+    public void Record(InvokeResult result)
+    {
+        Outcome = result.Outcome;
+        Exit = result.Exit;
+        Level = result.Level;
+        BytesIn = result.BytesIn;
+        Killed |= result.Killed;
+        TimedOut |= result.TimedOut;
+        SpawnFailed |= result.SpawnFailed;
+        if (result.NoResponse)
+        {
+            Status = result.Status;
+        }
     }
 }
