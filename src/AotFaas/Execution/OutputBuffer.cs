@@ -259,7 +259,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     }
 
     /// <summary>A stream that reads the buffer's bytes from the start; the buffer must outlive it and not change meanwhile.</summary>
-    public Stream OpenRead() => new Reader(this);
+    public Stream OpenRead() => new OutputBufferReader(this);
 
     private Memory<byte> FreeSpace()
     {
@@ -273,53 +273,8 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         return _segments[^1].AsMemory(_lastSegmentUsed);
     }
 
-    /// <summary>Reads the segments, then the file.</summary>
-    private sealed class Reader(OutputBuffer buffer) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => buffer.Length;
-
-        public override long Position
-        {
-            get => _position;
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] destination, int offset, int count) => Read(destination.AsSpan(offset, count));
-
-        public override int Read(Span<byte> destination)
-        {
-            int read = buffer.ReadAt(_position, destination);
-            _position += read;
-            return read;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
-            => ValueTask.FromResult(Read(destination.Span));
-
-        public override Task<int> ReadAsync(byte[] destination, int offset, int count, CancellationToken cancellationToken)
-            => Task.FromResult(Read(destination.AsSpan(offset, count)));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] source, int offset, int count) => throw new NotSupportedException();
-    }
-
     /// <summary>Copies bytes from <paramref name="position"/> on into <paramref name="destination"/>; how many.</summary>
-    private int ReadAt(long position, Span<byte> destination)
+    internal int ReadAt(long position, Span<byte> destination)
     {
         int copied = 0;
         long start = 0;
