@@ -92,6 +92,33 @@ public sealed class RunningServer : IAsyncDisposable
         throw new TimeoutException("the server did not listen on port " + port + " within 10 s:\n" + server.Output);
     }
 
+    /// <summary>Waits until <c>/metrics</c> holds <paramref name="line"/> (a whole line); false after ten seconds.</summary>
+    public async Task<bool> WaitForMetricAsync(string line)
+    {
+        for (int i = 0; i < 500; i++)
+        {
+            if ((await Client.GetStringAsync("/metrics")).Split('\n').Contains(line))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
+    }
+
+    /// <summary>Waits until the server has printed <paramref name="text"/>; false after ten seconds.</summary>
+    public async Task<bool> WaitForOutputAsync(string text)
+    {
+        for (int i = 0; i < 500 && !Output.Contains(text, StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(20);
+        }
+
+        return Output.Contains(text, StringComparison.Ordinal);
+    }
+
     /// <summary>Waits for the server to exit by itself (after a signal the test sent) and returns its exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {

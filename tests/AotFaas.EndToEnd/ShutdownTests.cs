@@ -59,7 +59,7 @@ public sealed partial class ShutdownTests(PublishedBinary binary)
         }
 
         Kill(server.ProcessId, 15);
-        await Task.Delay(200);
+        Assert.True(await server.WaitForOutputAsync("Draining in 1.5 s"), server.Output);
 
         // New connections are still accepted during the delay: a load balancer sees 503 and stops sending.
         using var fresh = new HttpClient { BaseAddress = server.Address };
@@ -76,7 +76,7 @@ public sealed partial class ShutdownTests(PublishedBinary binary)
     {
         await using RunningServer server = await StartAsync();
         Task<HttpResponseMessage> running = server.Client.PostAsync("/function/slow", new StringContent("x"));
-        await Task.Delay(300);
+        Assert.True(await server.WaitForMetricAsync("aotfaas_inflight{function=\"slow\"} 1"), "the run never started");
 
         Kill(server.ProcessId, 15);
 
@@ -110,7 +110,9 @@ public sealed partial class ShutdownTests(PublishedBinary binary)
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
         Kill(server.ProcessId, 15);
-        await Task.Delay(100);
+
+        // The first one must have been handled: two pending signals of one kind are one.
+        Assert.True(await server.WaitForOutputAsync("Stopping: no new requests"), server.Output);
         Kill(server.ProcessId, 15);
 
         Assert.Equal(143, await server.WaitForExitAsync(TimeSpan.FromSeconds(10)));

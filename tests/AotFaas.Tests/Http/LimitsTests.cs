@@ -96,7 +96,7 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
     public async Task Over_max_inflight_and_max_queue_is_429_with_Retry_After()
     {
         Task<HttpResponseMessage> first = PostAsync("slow");
-        await Task.Delay(200);
+        await server.WaitForGateAsync("slow", running: 1);
 
         using HttpResponseMessage second = await PostAsync("slow");
 
@@ -112,7 +112,7 @@ public class LimitsTests(LimitsFixture server) : IClassFixture<LimitsFixture>
     {
         var clock = Stopwatch.StartNew();
         Task<HttpResponseMessage> first = PostAsync("queued");
-        await Task.Delay(100);
+        await server.WaitForGateAsync("queued", running: 1);
 
         using HttpResponseMessage second = await PostAsync("queued");
 
