@@ -154,17 +154,24 @@ public static class FunctionRunner
                     ReadResult read;
                     try
                     {
-                        read = await input.ReadAsync(stop).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                    {
-                        return;
+                        // Stopped by cancelling the pending read, not its token: a read cancelled through its token
+                        // would leave Kestrel's body reader mid-read, and its drain of the rest would fail.
+                        using (stop.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input))
+                        {
+                            read = await input.ReadAsync().ConfigureAwait(false);
+                        }
                     }
                     catch (Exception e)
                     {
                         // The request body failed (client gone, body too large): nothing sensible can come of this run.
                         _inputFailure = e;
                         child.SignalGroup(LibC.SIGKILL);
+                        return;
+                    }
+
+                    if (read.IsCanceled)
+                    {
+                        input.AdvanceTo(read.Buffer.Start);
                         return;
                     }
 
@@ -187,7 +194,7 @@ public static class FunctionRunner
                     }
 
                     input.AdvanceTo(buffer.End);
-                    if (read.IsCompleted || read.IsCanceled)
+                    if (read.IsCompleted)
                     {
                         return;
                     }

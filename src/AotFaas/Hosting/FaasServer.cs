@@ -3,6 +3,7 @@ using AotFaas.Functions;
 using AotFaas.Http;
 using AotFaas.Invokers;
 using AotFaas.Operations;
+using AotFaas.Security;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -61,7 +62,8 @@ public sealed class FaasServer : IAsyncDisposable
         }
 
         _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment, invokers);
-        _routes = new FunctionRoutes(_catalog);
+        UnverifiedBodies = UnverifiedBodies.For(functions, options.Limits);
+        _routes = new FunctionRoutes(_catalog, UnverifiedBodies);
         if (options.Metrics)
         {
             _metrics = new FaasMetrics(_catalog);
@@ -74,6 +76,9 @@ public sealed class FaasServer : IAsyncDisposable
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, _catalog, options.SystemApi, systemApiToken, options.Portal);
         _application = new FaasApplication(new FunctionEndpoint(_routes, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
     }
+
+    /// <summary>What signed bodies being received and checked may hold, server-wide.</summary>
+    public UnverifiedBodies UnverifiedBodies { get; }
 
     /// <summary>The socket transport, with its cap on open connections (<c>--max-connections</c>).</summary>
     public CappedSocketTransport Transport { get; }

@@ -106,6 +106,18 @@ public sealed class FunctionAuth
     {
         Span<byte> expected = stackalloc byte[SHA256.HashSizeInBytes];
         body.GetHashAndReset(expected);
+        Span<byte> offered = stackalloc byte[SHA256.HashSizeInBytes];
+        return TryParseSignature(signature, offered) && CryptographicOperations.FixedTimeEquals(offered, expected);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="signature"/> is one value of 64 hex digits, bare or after <c>sha256=</c>: one that is not
+    /// can never match, so the request is refused before its body is read.
+    /// </summary>
+    public static bool IsWellFormedSignature(StringValues signature) => TryParseSignature(signature, stackalloc byte[SHA256.HashSizeInBytes]);
+
+    private static bool TryParseSignature(StringValues signature, Span<byte> offered)
+    {
         if (signature.Count != 1 || signature[0] is not string value)
         {
             return false;
@@ -117,15 +129,9 @@ public sealed class FunctionAuth
             hex = hex[SignaturePrefix.Length..];
         }
 
-        Span<byte> offered = stackalloc byte[SHA256.HashSizeInBytes];
-        if (hex.Length != 2 * SHA256.HashSizeInBytes
-            || Convert.FromHexString(hex, offered, out _, out int written) != OperationStatus.Done
-            || written != offered.Length)
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(offered, expected);
+        return hex.Length == 2 * SHA256.HashSizeInBytes
+            && Convert.FromHexString(hex, offered, out _, out int written) == OperationStatus.Done
+            && written == offered.Length;
     }
 
     /// <summary>401 with no detail: which part failed is no business of the caller's.</summary>

@@ -13,6 +13,18 @@ public sealed class ContainmentFixture : IAsyncLifetime
 
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>Everything the server and Kestrel logged.</summary>
+    public global::AotFaas.Tests.Operations.CapturingLogger Log { get; } = new();
+
+    /// <summary>What signed bodies being received hold, server-wide.</summary>
+    public global::AotFaas.Security.UnverifiedBodies Unverified => _server!.Server.UnverifiedBodies;
+
+    /// <summary>Errors Kestrel logged (an exception it met while finishing a request), for assertions.</summary>
+    public string[] KestrelErrors() => Log.Entries
+        .Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error && e.Category.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal))
+        .Select(e => e.Message + " " + e.Exception)
+        .ToArray();
+
     public Uri Address => Client.BaseAddress!;
 
     /// <summary>A folder for pid files and marks written by the functions.</summary>
@@ -44,13 +56,18 @@ public sealed class ContainmentFixture : IAsyncLifetime
             // A signed webhook with one slot and a short deadline.
             new("hook", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", timeoutMilliseconds: 1500, maxInflight: 1, maxQueue: 0, maxBody: 64L << 20),
 
+            // Signed, with a long deadline (to hold unverified bodies open) or a small limit.
+            new("hook-long", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", timeoutMilliseconds: 30_000, maxBody: 64L << 20),
+            new("hook-small", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", maxBody: 1 << 20),
+
             new("small", "cat", [], maxBody: 1024),
             new("slow-upload", "sh", ["-c", $"echo $$ > {s}/slow-upload.pid; cat > /dev/null"], timeoutMilliseconds: 500),
         ];
         _server = await TestServer.StartAsync(
             procs,
             new RunLimits { KillGrace = TimeSpan.FromMilliseconds(300) },
-            name => name switch { "PATH" => Environment.GetEnvironmentVariable("PATH"), "HOOK_SECRET" => HookSecret, _ => null });
+            name => name switch { "PATH" => Environment.GetEnvironmentVariable("PATH"), "HOOK_SECRET" => HookSecret, _ => null },
+            loggerFactory: Log);
         Client = _server.Client;
     }
 

@@ -60,7 +60,7 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
     public async Task An_unsigned_body_trickled_to_a_signed_function_gets_504_at_the_deadline_and_holds_no_slot()
     {
         var clock = Stopwatch.StartNew();
-        Task<string> answer = TrickleAsync("POST /function/hook HTTP/1.1\r\nHost: t\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1000000\r\n\r\n", 10);
+        Task<string> answer = TrickleAsync("POST /function/hook HTTP/1.1\r\nHost: t\r\nX-Hub-Signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\nContent-Length: 1000000\r\n\r\n", 10);
 
         // Meanwhile a correctly signed request is served: the trickling one holds no slot.
         byte[] body = "{\"zen\":\"Keep it logically awesome.\"}"u8.ToArray();
@@ -85,7 +85,7 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
         {
             while (!stop.IsCancellationRequested)
             {
-                peak = Math.Max(peak, SignedBody.Reserved);
+                peak = Math.Max(peak, server.Unverified.ReservedMemory);
                 await Task.Delay(1);
             }
         });
@@ -96,8 +96,9 @@ public class SlowPeerTests(ContainmentFixture server) : IClassFixture<Containmen
         await watch;
 
         Assert.All(responses, r => Assert.Equal(401, r.Status));
-        Assert.InRange(peak, 1, 4 * SignedBody.InMemory);
-        Assert.Equal(0, SignedBody.Reserved);
+        Assert.InRange(peak, 1, 4 * UnverifiedBodies.InMemory);
+        Assert.Equal(0, server.Unverified.ReservedMemory);
+        Assert.Equal(0, server.Unverified.ReservedBytes);
     }
 
     [Fact]

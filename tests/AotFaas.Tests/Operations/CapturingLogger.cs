@@ -6,7 +6,11 @@ namespace AotFaas.Tests.Operations;
 /// <summary>A logger provider that keeps every entry with its structured state, for assertions.</summary>
 public sealed class CapturingLogger : ILoggerProvider, ILoggerFactory
 {
-    public sealed record Entry(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> State);
+    public sealed record Entry(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> State)
+    {
+        /// <summary>The exception logged with the entry, if any.</summary>
+        public Exception? Exception { get; init; }
+    }
 
     public ConcurrentQueue<Entry> Entries { get; } = new();
 
@@ -57,7 +61,7 @@ public sealed class CapturingLogger : ILoggerProvider, ILoggerFactory
                 }
             }
 
-            owner.Entries.Enqueue(new Entry(category, logLevel, eventId, formatter(state, exception), values));
+            owner.Entries.Enqueue(new Entry(category, logLevel, eventId, formatter(state, exception), values) { Exception = exception });
         }
     }
 }
