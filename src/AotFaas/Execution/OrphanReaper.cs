@@ -103,12 +103,18 @@ internal sealed unsafe class OrphanReaper : IoWatch
         LibC.close(fd);
         Interlocked.Decrement(ref s_pending);
 
-        // Its own children, if it had any, are the server's now.
-        Scan(0);
+        // Its own children, if it had any, are the server's now, and of its line.
+        Scan(0, orphan);
     }
 
-    /// <summary>Finds the server's new children, then kills every orphan no live run can claim.</summary>
-    private void Scan(int endedRun)
+    /// <summary>
+    /// Finds the server's new children, then kills every orphan no live run can claim. After a run's program was
+    /// reaped (<paramref name="endedRun"/>), what is in its session or group is its own. After an orphan was reaped
+    /// (<paramref name="endedOrphan"/>), what was just re-parented, or shares its session or group, descends from it
+    /// and keeps its line's start: a process that forks and lets its parent exit, again and again, stays as old as
+    /// the first of its line instead of looking younger than every run in flight.
+    /// </summary>
+    private void Scan(int endedRun, Orphan? endedOrphan = null)
     {
         foreach (int pid in ReadChildren())
         {
@@ -130,6 +136,12 @@ internal sealed unsafe class OrphanReaper : IoWatch
             }
 
             var orphan = new Orphan(pid, pidfd, group, session, started);
+            if (endedOrphan is not null && started >= endedOrphan.StartTicks)
+            {
+                // Re-parented by that death: its child, as far as anything can tell.
+                orphan.LineStart = Math.Min(orphan.LineStart, endedOrphan.LineStart);
+            }
+
             _byPid[pid] = orphan;
             _byPidfd[pidfd] = orphan;
             Interlocked.Increment(ref s_pending);
@@ -149,8 +161,13 @@ internal sealed unsafe class OrphanReaper : IoWatch
                 continue;
             }
 
+            if (endedOrphan is not null && (orphan.Session == endedOrphan.Session || orphan.Group == endedOrphan.Group))
+            {
+                orphan.LineStart = Math.Min(orphan.LineStart, endedOrphan.LineStart);
+            }
+
             bool ofEndedRun = endedRun != 0 && (orphan.Session == endedRun || orphan.Group == endedRun);
-            if (ofEndedRun || !LiveRuns.AnyStartedBy(orphan.StartTicks))
+            if (ofEndedRun || !LiveRuns.AnyStartedBy(orphan.LineStart))
             {
                 Kill(orphan);
             }
@@ -229,6 +246,9 @@ internal sealed unsafe class OrphanReaper : IoWatch
         public int Session { get; } = session;
 
         public long StartTicks { get; } = startTicks;
+
+        /// <summary>When the first of its line started: its own start, or an older orphan's it descends from.</summary>
+        public long LineStart { get; set; } = startTicks;
 
         public bool Killed { get; set; }
     }

@@ -9,6 +9,19 @@ public sealed class ContainmentFixture : IAsyncLifetime
 {
     public const string HookSecret = "containment-secret";
 
+    private const string HopperScript = """
+        my $file = shift;
+        if (my $p = fork) { waitpid($p, 0); print "started\n"; exit 0 }
+        require POSIX; POSIX::setsid();
+        if (fork) { exit 0 }
+        close STDIN; close STDOUT; close STDERR;
+        for my $i (1 .. 200) {
+            open(my $f, '>>', $file); print $f "$$\n"; close $f;
+            select(undef, undef, undef, 0.05);
+            if (fork) { exit 0 }
+        }
+        """;
+
     private TestServer? _server;
 
     public HttpClient Client { get; private set; } = null!;
@@ -50,6 +63,11 @@ public sealed class ContainmentFixture : IAsyncLifetime
             // A helper double-forked into a session of its own that the run still waits for: it must not be killed early.
             new("helper", "sh", ["-c", $"rm -f {s}/helper.out; (setsid sh -c 'echo $$ > {s}/helper.pid; sleep 0.8; echo helper-done > {s}/helper.out' < /dev/null > /dev/null 2>&1 &); while [ ! -s {s}/helper.out ]; do sleep 0.05; done; cat {s}/helper.out"], timeoutMilliseconds: 10_000),
 
+            // A line of processes that forks every 50 ms and lets the parent exit, so each one is younger than every
+            // run in flight; it stops by itself after 200 hops (10 s). And runs to keep others in flight meanwhile.
+            new("hopper", "perl", ["-e", HopperScript, $"{s}/hopper.pids"]),
+            new("busy", "sleep", ["1"], maxInflight: 20, timeoutMilliseconds: 10_000),
+
             // 10 MiB of output, two slots and no queue: slow readers must not hold the slots.
             new("big", "sh", ["-c", $"echo $$ >> {s}/big.pids; exec head -c 10485760 /dev/zero"], maxInflight: 2, maxQueue: 0, timeoutMilliseconds: 5000),
 
@@ -88,6 +106,22 @@ public sealed class ContainmentFixture : IAsyncLifetime
         {
             string metrics = await Client.GetStringAsync("/metrics");
             if (metrics.Contains($"aotfaas_inflight{{function=\"{function}\"}} 0\n", StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
+    }
+
+    /// <summary>Waits until <paramref name="function"/> has <paramref name="running"/> runs in flight, as its metric says; false after five seconds.</summary>
+    public async Task<bool> GateAsync(string function, int running)
+    {
+        for (int i = 0; i < 250; i++)
+        {
+            if ((await Client.GetStringAsync("/metrics")).Contains($"aotfaas_inflight{{function=\"{function}\"}} {running}\n", StringComparison.Ordinal))
             {
                 return true;
             }

@@ -101,4 +101,61 @@ public class EscapeTests(ContainmentFixture server) : IClassFixture<ContainmentF
         await _clean.AssertCleanAsync(before);
         File.Delete(Path.Combine(server.Scratch, "helper.pid"));
     }
+
+    [Fact]
+    public async Task A_line_of_processes_that_keeps_changing_its_pid_does_not_outlive_its_run_while_other_runs_go_on()
+    {
+        string hops = Path.Combine(server.Scratch, "hopper.pids");
+        File.Delete(hops);
+
+        // One run before the hopper's, then a stream of overlapping runs: there is always one in flight, and
+        // every hop of the line is younger than most of them.
+        Task<HttpResponseMessage> first = PostBoundedAsync(server.Client, "busy");
+        Assert.True(await server.GateAsync("busy", running: 1));
+        using (HttpResponseMessage started = await PostBoundedAsync(server.Client, "hopper"))
+        {
+            Assert.Equal("started\n", await started.Content.ReadAsStringAsync());
+        }
+
+        var stream = new List<Task<HttpResponseMessage>>();
+        using var streaming = new CancellationTokenSource();
+        Task keepBusy = Task.Run(async () =>
+        {
+            while (!streaming.IsCancellationRequested && stream.Count < 30)
+            {
+                stream.Add(PostBoundedAsync(server.Client, "busy"));
+                await Task.Delay(250);
+            }
+        });
+
+        (await first).Dispose();
+
+        // The run that was in flight before the line began has ended: nothing can claim the line any more.
+        bool dead = await LineEndedAsync(hops);
+        await streaming.CancelAsync();
+        await keepBusy;
+        foreach (Task<HttpResponseMessage> run in stream)
+        {
+            (await run).Dispose();
+        }
+
+        Assert.True(dead, $"the line of processes went on while runs were in flight: {File.ReadAllLines(hops).Length} hops");
+    }
+
+    /// <summary>True once the line writing pids to <paramref name="file"/> has stopped: its last pid gone, nothing new for 250 ms (5 hops); false after 3 s.</summary>
+    private static async Task<bool> LineEndedAsync(string file)
+    {
+        for (int i = 0; i < 12; i++)
+        {
+            string[] before = File.ReadAllLines(file);
+            await Task.Delay(250);
+            string[] after = File.ReadAllLines(file);
+            if (after.Length == before.Length && await ProcessTable.IsGoneAsync(int.Parse(after[^1], System.Globalization.CultureInfo.InvariantCulture), timeoutMilliseconds: 0))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
