@@ -4,8 +4,9 @@ using System.Runtime.InteropServices;
 namespace AotFaas.EndToEnd;
 
 /// <summary>
-/// No signal an operator or a supervisor sends by habit ends the server without a drain: SIGQUIT drains
-/// like SIGTERM; SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored. SIGKILL cannot be caught:
+/// No signal an operator or a supervisor sends by habit ends the server without a drain: SIGQUIT, SIGPWR and
+/// SIGRTMIN+3 drain like SIGTERM; SIGHUP, SIGUSR1, SIGUSR2, SIGALRM and the unused timer and I/O signals are
+/// logged and ignored. SIGKILL cannot be caught:
 /// in a PID namespace (a container) the server's death takes its runs with it.
 /// </summary>
 [Collection(nameof(PublishedBinary))]
@@ -27,6 +28,10 @@ public sealed partial class SignalTests(PublishedBinary binary)
     [InlineData(10, "SIGUSR1: not used by this server: ignored")]
     [InlineData(12, "SIGUSR2: not used by this server: ignored")]
     [InlineData(14, "SIGALRM: not used by this server: ignored")]
+    [InlineData(16, "SIGSTKFLT: not used by this server: ignored")]
+    [InlineData(26, "SIGVTALRM: not used by this server: ignored")]
+    [InlineData(27, "SIGPROF: not used by this server: ignored")]
+    [InlineData(29, "SIGIO: not used by this server: ignored")]
     public async Task A_signal_sent_by_habit_is_logged_and_the_server_still_answers(int signal, string logged)
     {
         await using RunningServer server = await StartAsync(binary.Path);
@@ -39,14 +44,17 @@ public sealed partial class SignalTests(PublishedBinary binary)
         Assert.Equal(0, await server.StopAsync());
     }
 
-    [Fact]
-    public async Task SIGQUIT_lets_a_run_in_flight_finish_then_exits_0_like_SIGTERM()
+    [Theory]
+    [InlineData(3)] // SIGQUIT, nginx's graceful stop
+    [InlineData(30)] // SIGPWR, LXC's halt
+    [InlineData(37)] // SIGRTMIN+3, systemd's halt
+    public async Task A_stop_signal_lets_a_run_in_flight_finish_then_exits_0_like_SIGTERM(int signal)
     {
         await using RunningServer server = await StartAsync(binary.Path);
         Task<HttpResponseMessage> running = server.Client.PostAsync("/function/slow", new StringContent("x"));
         Assert.True(await ProcessInfo.EventuallyAsync(() => ProcessInfo.Children(server.ProcessId).Length > 0), "the run never started");
 
-        Assert.Equal(0, Kill(server.ProcessId, 3));
+        Assert.Equal(0, Kill(server.ProcessId, signal));
 
         using HttpResponseMessage response = await running;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -4,10 +4,11 @@ using AotFaas.Execution;
 namespace AotFaas.Hosting;
 
 /// <summary>
-/// What the signals an operator or a supervisor sends do: SIGTERM, SIGINT and SIGQUIT (nginx's graceful stop)
-/// complete <see cref="Stopping"/>, and the server drains; a second one of them ends every run at once. SIGHUP,
-/// SIGUSR1, SIGUSR2 and SIGALRM, whose default action would end the server with no drain, are logged and
-/// ignored (<see cref="IgnoredSignals"/>).
+/// What the signals an operator or a supervisor sends do: SIGTERM, SIGINT, SIGQUIT (nginx's graceful stop),
+/// SIGPWR (LXC's halt) and SIGRTMIN+3 (the halt of systemd, and of images that run it) complete
+/// <see cref="Stopping"/>, and the server drains; a second one of them ends every run at once. SIGHUP,
+/// SIGUSR1, SIGUSR2, SIGALRM and a few more whose default action would end the server with no drain are
+/// logged and ignored (<see cref="IgnoredSignals"/>).
 /// </summary>
 public sealed class ShutdownSignals : IDisposable
 {
@@ -25,11 +26,18 @@ public sealed class ShutdownSignals : IDisposable
             }));
         }
 
-        foreach (PosixSignal signal in (PosixSignal[])[PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT])
+        foreach (PosixSignal signal in StopSignals)
         {
             _registrations.Add(PosixSignalRegistration.Create(signal, OnStop));
         }
     }
+
+    // Linux numbers: SIGPWR is 30 on x86-64 and arm64; SIGRTMIN is 34 under glibc and musl (32 and 33 are the C library's).
+    private const int SIGPWR = 30;
+    private const int SIGRTMIN_3 = 37;
+
+    /// <summary>The signals that drain the server.</summary>
+    public static IReadOnlyList<PosixSignal> StopSignals { get; } = [PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT, (PosixSignal)SIGPWR, (PosixSignal)SIGRTMIN_3];
 
     /// <summary>Completes when the first stop signal arrives.</summary>
     public Task Stopping => _stopping.Task;
