@@ -9,8 +9,9 @@ namespace AotFaas.Execution;
 /// <summary>
 /// The environment variables that describe a request to its program, in the shape the function's
 /// <c>request-env</c> option asks for: RFC 3875 meta-variables (<c>cgi</c>), the OpenFaaS classic
-/// watchdog's names (<c>openfaas</c>), or none. Two headers are never passed: <c>Proxy</c> (httpoxy,
-/// CVE-2016-5385: it would become HTTP_PROXY, which many HTTP clients read as their proxy) and
+/// watchdog's names (<c>openfaas</c>), or none. Three headers are never passed: <c>Proxy</c> (httpoxy,
+/// CVE-2016-5385: it would become HTTP_PROXY, which many HTTP clients read as their proxy),
+/// <c>Proxy-Authorization</c> (a client's credentials for a proxy on the way, never the function's), and
 /// <c>Authorization</c> unless the function sets <c>pass-authorization: true</c>. A header whose name
 /// holds anything but letters, digits and '-' is not passed either, so that <c>X_Forwarded_For</c>
 /// cannot pose as <c>X-Forwarded-For</c> once '-' becomes '_'. The server's own variables come first and
@@ -49,7 +50,7 @@ public static class RequestVariables
     /// <summary>Whether a request header may become a variable (see the class remarks).</summary>
     public static bool IsPassed(string name, bool passAuthorization)
     {
-        if (name.Length == 0 || name.Equals("Proxy", StringComparison.OrdinalIgnoreCase)
+        if (name.Length == 0 || name.Equals("Proxy", StringComparison.OrdinalIgnoreCase) || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
             || (!passAuthorization && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
         {
             return false;
@@ -74,7 +75,8 @@ public static class RequestVariables
         Add(variables, "SERVER_SOFTWARE", ServerSoftware);
         Add(variables, "SERVER_PROTOCOL", request.Protocol);
         Add(variables, "SERVER_NAME", request.Host.Host.Length > 0 ? request.Host.Host : connection.LocalIpAddress?.ToString() ?? string.Empty);
-        Add(variables, "SERVER_PORT", (request.Host.Port ?? connection.LocalPort).ToString(CultureInfo.InvariantCulture));
+        // The port the request came in on (RFC 3875 4.1.15), not one the Host header names.
+        Add(variables, "SERVER_PORT", connection.LocalPort.ToString(CultureInfo.InvariantCulture));
         Add(variables, "REQUEST_METHOD", request.Method);
         Add(variables, "SCRIPT_NAME", FunctionPolicy.PathPrefix + proc.FuncName);
         Add(variables, "PATH_INFO", pathInfo);

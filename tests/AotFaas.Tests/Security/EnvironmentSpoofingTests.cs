@@ -110,4 +110,27 @@ public class EnvironmentSpoofingTests(HardeningFixture server) : IClassFixture<H
         Assert.Equal("C.UTF-8", env["LANG"]);
         Assert.False(env.ContainsKey("HOME"));
     }
+
+    [Fact]
+    public async Task SERVER_PORT_is_the_port_the_request_came_in_on_whatever_the_Host_header_says()
+    {
+        RawHttp.Response response = await RawHttp.ExchangeAsync(server.Address, "GET", [Encoding.ASCII.GetBytes("GET /function/env-cgi HTTP/1.1\r\nHost: evil.example:81\r\nConnection: close\r\n\r\n")]);
+        Assert.Equal(200, response.Status);
+        Dictionary<string, string> env = response.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .ToDictionary(line => line[..line.IndexOf('=', StringComparison.Ordinal)], line => line[(line.IndexOf('=', StringComparison.Ordinal) + 1)..], StringComparer.Ordinal);
+
+        Assert.Equal(server.Address.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), env["SERVER_PORT"]);
+        Assert.Equal("evil.example", env["SERVER_NAME"]);
+    }
+
+    [Theory]
+    [InlineData("/function/env-cgi", "HTTP_PROXY_AUTHORIZATION")]
+    [InlineData("/function/env-openfaas", "Http_Proxy_Authorization")]
+    public async Task Proxy_credentials_never_reach_a_function(string target, string name)
+    {
+        Dictionary<string, string> env = AssertEachNameOnce(await EnvAsync("GET", target, ["Proxy-Authorization: Basic c2VjcmV0OnByb3h5"]));
+
+        Assert.False(env.ContainsKey(name), $"{name}={env.GetValueOrDefault(name)}");
+        Assert.DoesNotContain(env, v => v.Value.Contains("c2VjcmV0OnByb3h5", StringComparison.Ordinal));
+    }
 }
