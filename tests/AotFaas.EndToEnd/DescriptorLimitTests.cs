@@ -34,7 +34,7 @@ public sealed class DescriptorLimitTests(PublishedBinary binary)
 
     [Theory]
     [InlineData(new string[0], "connections are open (--max-connections)")]
-    [InlineData(new[] { "--max-connections", "1000" }, "Cannot accept connections: Too many open files")]
+    [InlineData(new[] { "--max-connections", "1000" }, "Cannot accept connections: no descriptor left")]
     public async Task Past_the_limit_idle_connections_wait_without_CPU_one_warning_is_logged_and_service_resumes(string[] extra, string warning)
     {
         (RunningServer started, int port) = await StartLimitedAsync("64:64", extra);

@@ -107,7 +107,7 @@ public sealed class CappedSocketListener : IConnectionListener
                 if (error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
                 {
                     _transport.OutOfDescriptors.Log(
-                        $"Cannot accept connections: {e.Message} (open descriptors limit {DescriptorLimit.Current}, --max-connections {cap.Max}); retrying every {MaxBackoffMilliseconds} ms at most while connections wait in the listen backlog");
+                        $"Cannot accept connections: {(error == SocketError.NoBufferSpaceAvailable ? "no socket buffers left" : "no descriptor left (the process's limit, or the system's)")} (open descriptors limit {DescriptorLimit.Current}, --max-connections {cap.Max}); retrying every {MaxBackoffMilliseconds} ms at most while connections wait in the listen backlog");
                 }
             }
 
