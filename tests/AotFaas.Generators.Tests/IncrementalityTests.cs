@@ -12,7 +12,7 @@ public class IncrementalityTests
     public void Editing_an_unrelated_cs_file_leaves_every_step_cached()
     {
         CSharpCompilation compilation = GeneratorHarness.Compilation("class A { }");
-        GeneratorDriver driver = GeneratorHarness.Driver([new InMemoryText(GeneratorHarness.ManifestPath, Manifest)]).RunGenerators(compilation);
+        GeneratorDriver driver = GeneratorHarness.Generate([new InMemoryText(GeneratorHarness.ManifestPath, Manifest)], compilation: compilation).Driver;
 
         driver = driver.RunGenerators(compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("class B { }", new CSharpParseOptions(LanguageVersion.Preview))));
 
@@ -28,7 +28,7 @@ public class IncrementalityTests
     {
         CSharpCompilation compilation = GeneratorHarness.Compilation("class A { }");
         var original = new InMemoryText(GeneratorHarness.ManifestPath, Manifest);
-        GeneratorDriver driver = GeneratorHarness.Driver([original]).RunGenerators(compilation);
+        GeneratorDriver driver = GeneratorHarness.Generate([original], compilation: compilation).Driver;
 
         driver = driver.ReplaceAdditionalText(original, new InMemoryText(GeneratorHarness.ManifestPath, Manifest + "tac: tac\n")).RunGenerators(compilation);
 
@@ -42,7 +42,7 @@ public class IncrementalityTests
     {
         CSharpCompilation compilation = GeneratorHarness.Compilation("class A { }");
         var original = new InMemoryText(GeneratorHarness.ManifestPath, Manifest);
-        GeneratorDriver driver = GeneratorHarness.Driver([original]).RunGenerators(compilation);
+        GeneratorDriver driver = GeneratorHarness.Generate([original], compilation: compilation).Driver;
 
         driver = driver.ReplaceAdditionalText(original, new InMemoryText(GeneratorHarness.ManifestPath, Manifest)).RunGenerators(compilation);
 

@@ -35,15 +35,15 @@ namespace AotFaas.Generators.Parsing
                 case OptionKeys.ContentType:
                     return Set(MediaType.Validate(value), ref options, o => o with { ContentType = value });
                 case OptionKeys.Timeout:
-                    return Set(Quantity.ParseDuration(value, out long milliseconds), ref options, o => o with { TimeoutMilliseconds = milliseconds });
+                    return Set(ParseDuration(value, out Amount timeout), ref options, o => o with { Timeout = timeout });
                 case OptionKeys.MaxInflight:
                     return Set(Quantity.ParseCount(value, 1, MaxInflightLimit, out int inflight), ref options, o => o with { MaxInflight = inflight });
                 case OptionKeys.MaxQueue:
                     return Set(Quantity.ParseCount(value, 0, MaxQueueLimit, out int queue), ref options, o => o with { MaxQueue = queue });
                 case OptionKeys.MaxBody:
-                    return Set(Quantity.ParseSize(value, out long body), ref options, o => o with { MaxBody = body });
+                    return Set(ParseSize(value, out Amount body), ref options, o => o with { MaxBody = body });
                 case OptionKeys.MaxOutput:
-                    return Set(Quantity.ParseSize(value, out long output), ref options, o => o with { MaxOutput = output });
+                    return Set(ParseSize(value, out Amount output), ref options, o => o with { MaxOutput = output });
                 case OptionKeys.Env:
                     return ApplyEnv(value, ref options);
                 case OptionKeys.PassEnv:
@@ -64,6 +64,20 @@ namespace AotFaas.Generators.Parsing
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
+        }
+
+        private static string? ParseDuration(string value, out Amount duration)
+        {
+            string? error = Quantity.ParseDuration(value, out long milliseconds, out long number, out string unit);
+            duration = new Amount(number, unit, milliseconds);
+            return error;
+        }
+
+        private static string? ParseSize(string value, out Amount size)
+        {
+            string? error = Quantity.ParseSize(value, out long bytes, out long number, out string unit);
+            size = new Amount(number, unit, bytes);
+            return error;
         }
 
         /// <summary>Applies <paramref name="change"/> when the value was valid (<paramref name="error"/> is null); returns the error.</summary>
