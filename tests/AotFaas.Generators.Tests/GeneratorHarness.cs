@@ -9,7 +9,7 @@ namespace AotFaas.Generators.Tests;
 
 /// <summary>
 /// Runs <see cref="ManifestGenerator"/> through a real <see cref="CSharpGeneratorDriver"/> on in-memory files.
-/// Every test input goes through <see cref="Generate"/>.
+/// Every test input goes through <see cref="Generate"/>, which also checks that the generator is incremental.
 /// </summary>
 internal static class GeneratorHarness
 {
@@ -58,8 +58,10 @@ internal static class GeneratorHarness
         new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
     /// <summary>
-    /// Runs the generator over <paramref name="files"/>. Returns the driver after the run (for tests that
-    /// go on editing), its result, and the compilation with the output.
+    /// Runs the generator over <paramref name="files"/>; then runs it again over the same input and checks,
+    /// as NetEscapades does for every test, that the second run is all cached and that no step holds a
+    /// compilation, symbol, syntax node or location (<see cref="IncrementalityAssert"/>). Returns the driver
+    /// after the first run (for tests that go on editing), its result, and the compilation with the output.
     /// </summary>
     public static (GeneratorDriver Driver, GeneratorDriverRunResult Run, Compilation Output) Generate(
         IEnumerable<AdditionalText> files, TestOptionsProvider? options = null, CSharpCompilation? compilation = null)
@@ -73,6 +75,8 @@ internal static class GeneratorHarness
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
         driver = driver.RunGeneratorsAndUpdateCompilation(input, out Compilation output, out _);
 
+        GeneratorDriverRunResult again = driver.RunGenerators(input.Clone()).GetRunResult();
+        IncrementalityAssert.SecondRunIsCached(driver.GetRunResult(), again);
         return (driver, driver.GetRunResult(), output);
     }
 
