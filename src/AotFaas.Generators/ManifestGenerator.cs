@@ -14,9 +14,10 @@ namespace AotFaas.Generators
 {
     /// <summary>
     /// Compiles the function manifest (<c>functions.faas</c>) into the switch-based
-    /// <c>FunctionTable.GetProcByFuncName</c> over <c>Proc</c> values (the fixed <c>Proc</c> type is added up front). Pipeline: the manifest among the additional files, a pure
-    /// parse into an equatable <see cref="ManifestModel"/>, then one source output. Editing C# files
-    /// leaves every step cached; only a change to the manifest parses it again.
+    /// <c>FunctionTable.GetProcByFuncName</c> over <c>Proc</c> values (<c>Proc</c> itself is a source file
+    /// of the server). Pipeline: the manifest among the additional files, a pure parse into an equatable
+    /// <see cref="ManifestModel"/>, then one source output. Editing C# files leaves every step cached;
+    /// only a change to the manifest parses it again.
     /// </summary>
     [Generator(LanguageNames.CSharp)]
     public sealed class ManifestGenerator : IIncrementalGenerator
@@ -32,8 +33,6 @@ namespace AotFaas.Generators
 
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
-            context.RegisterPostInitializationOutput(static output => output.AddSource(ProcTableEmitter.ProcHintName, ProcTableEmitter.ProcSource));
-
             IncrementalValuesProvider<ManifestModel> manifests = context.AdditionalTextsProvider
                 .Combine(context.AnalyzerConfigOptionsProvider)
                 .Where(static pair => IsManifest(pair.Left, pair.Right.GetOptions(pair.Left)))
@@ -107,7 +106,7 @@ namespace AotFaas.Generators
 
             if (!hasErrors)
             {
-                context.AddSource(ProcTableEmitter.HintName, ProcTableEmitter.Emit(model.Functions, Path.GetFileName(model.Path)));
+                context.AddSource(FunctionTableEmitter.HintName, FunctionTableEmitter.Emit(model.Functions, Path.GetFileName(model.Path)));
             }
         }
     }

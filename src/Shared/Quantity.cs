@@ -12,10 +12,16 @@ namespace AotFaas.Shared
         public const long MaxBytes = 1L << 40;
 
         /// <summary>Parses a duration into milliseconds; returns why it is wrong, or null.</summary>
-        public static string? ParseDuration(string text, out long milliseconds)
+        public static string? ParseDuration(string text, out long milliseconds) => ParseDuration(text, out milliseconds, out _, out _);
+
+        /// <summary>
+        /// Parses a duration into milliseconds, and also gives the number and the unit as written
+        /// (<c>10s</c> is 10 and <c>s</c>); returns why it is wrong, or null.
+        /// </summary>
+        public static string? ParseDuration(string text, out long milliseconds, out long number, out string unit)
         {
             milliseconds = 0;
-            if (!SplitNumber(text, out long number, out string unit))
+            if (!SplitNumber(text, out number, out unit))
             {
                 return "'" + text + "' is not a duration; write a whole number and a unit: 500ms, 10s, 2m or 1h";
             }
@@ -43,25 +49,32 @@ namespace AotFaas.Shared
         }
 
         /// <summary>Parses a size into bytes; returns why it is wrong, or null.</summary>
-        public static string? ParseSize(string text, out long bytes)
+        public static string? ParseSize(string text, out long bytes) => ParseSize(text, out bytes, out _, out _);
+
+        /// <summary>
+        /// Parses a size into bytes, and also gives the number and the unit in its usual spelling
+        /// (<c>64kib</c> is 64 and <c>KiB</c>; no unit is <c>B</c>); returns why it is wrong, or null.
+        /// </summary>
+        public static string? ParseSize(string text, out long bytes, out long number, out string unit)
         {
             bytes = 0;
-            if (!SplitNumber(text, out long number, out string unit))
+            if (!SplitNumber(text, out number, out unit))
             {
                 return "'" + text + "' is not a size; write a whole number and a unit: 512, 64KiB, 16MiB, 1GiB or 10MB";
             }
 
             long scale;
+            string spelled;
             switch (unit.ToUpperInvariant())
             {
                 case "":
-                case "B": scale = 1; break;
-                case "KIB": scale = 1L << 10; break;
-                case "MIB": scale = 1L << 20; break;
-                case "GIB": scale = 1L << 30; break;
-                case "KB": scale = 1000; break;
-                case "MB": scale = 1000 * 1000; break;
-                case "GB": scale = 1000 * 1000 * 1000; break;
+                case "B": scale = 1; spelled = "B"; break;
+                case "KIB": scale = 1L << 10; spelled = "KiB"; break;
+                case "MIB": scale = 1L << 20; spelled = "MiB"; break;
+                case "GIB": scale = 1L << 30; spelled = "GiB"; break;
+                case "KB": scale = 1000; spelled = "KB"; break;
+                case "MB": scale = 1000 * 1000; spelled = "MB"; break;
+                case "GB": scale = 1000 * 1000 * 1000; spelled = "GB"; break;
                 default:
                     return "unknown unit '" + unit + "' in '" + text + "'; use B, KiB, MiB, GiB, KB, MB or GB";
             }
@@ -72,6 +85,7 @@ namespace AotFaas.Shared
             }
 
             bytes = number * scale;
+            unit = spelled;
             return null;
         }
 

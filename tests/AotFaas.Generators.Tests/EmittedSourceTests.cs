@@ -40,21 +40,104 @@ public class EmittedSourceTests
     }
 
     [Fact]
-    public void The_generated_Proc_type_matches_the_checked_in_file()
-    {
-        GeneratorDriverRunResult run = GeneratorHarness.Run(Manifest).Run;
-
-        AssertMatchesExpectedFile("Proc.g.cs", run.GeneratedTrees.Single(tree => tree.FilePath.EndsWith("Proc.g.cs", StringComparison.Ordinal)).ToString());
-    }
-
-    [Fact]
-    public void The_Proc_type_is_there_even_when_the_manifest_has_errors_so_only_manifest_errors_show()
+    public void A_broken_manifest_shows_its_own_errors_and_nothing_else()
     {
         (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run("cat: 'cat\n");
 
         Assert.Equal("FAAS005", Assert.Single(run.Diagnostics).Id);
-        Assert.NotNull(output.GetTypeByMetadataName("AotFaas.Functions.Proc"));
+        Assert.Empty(run.GeneratedTrees);
         Assert.Null(output.GetTypeByMetadataName("AotFaas.Functions.FunctionTable"));
+        Assert.NotNull(output.GetTypeByMetadataName("AotFaas.Functions.Proc"));
+        Assert.DoesNotContain(output.GetDiagnostics(), d => d.Severity >= DiagnosticSeverity.Warning);
+    }
+
+    [Fact]
+    public void Only_the_options_a_function_sets_are_written()
+    {
+        string table = GeneratorHarness.Table(GeneratorHarness.Run("cat: cat\nwc: wc -l\n  max-queue: 0\n").Run)!;
+
+        Assert.Contains("public static readonly Proc Cat = new Proc(\"cat\", \"cat\");\n", table, StringComparison.Ordinal);
+        Assert.Contains("public static readonly Proc Wc = new Proc(\"wc\", \"wc\", [\"-l\"],\n            maxQueue: 0);\n", table, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("max-body: 512", "maxBody: 512", "MaxBody", "512")]
+    [InlineData("max-body: 64kib", "maxBody: 64 * 1024", "MaxBody", "65536")]
+    [InlineData("max-body: 3GiB", "maxBody: 3L * 1024 * 1024 * 1024", "MaxBody", "3221225472")]
+    [InlineData("max-output: 10MB", "maxOutput: 10 * 1000 * 1000", "MaxOutput", "10000000")]
+    [InlineData("max-output: 2GB", "maxOutput: 2 * 1000 * 1000 * 1000", "MaxOutput", "2000000000")]
+    [InlineData("timeout: 1500ms", "timeoutMilliseconds: 1500", "Timeout", "00:00:01.5000000")]
+    [InlineData("timeout: 10s", "timeoutMilliseconds: 10 * 1000", "Timeout", "00:00:10")]
+    [InlineData("timeout: 2m", "timeoutMilliseconds: 2 * 60 * 1000", "Timeout", "00:02:00")]
+    [InlineData("timeout: 168h", "timeoutMilliseconds: 168 * 60 * 60 * 1000", "Timeout", "7.00:00:00")]
+    public void Sizes_and_durations_are_written_in_the_manifest_unit(string option, string argument, string property, string value)
+    {
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run("f: cat\n  " + option + "\n");
+
+        Assert.Contains(argument + ");", GeneratorHarness.Table(run), StringComparison.Ordinal);
+        Assert.Equal(value, Invoke(output, table => Property(Lookup(table, "f"), property)));
+    }
+
+    [Fact]
+    public void Every_option_reaches_Proc()
+    {
+        const string Manifest = """
+            f: sh -c 'cat'
+              content-type: text/plain
+              workdir: /srv
+              env: A=1
+              env: B=2
+              pass-env: TZ, LANG
+              methods: PUT POST
+              request-env: openfaas
+              pass-authorization: true
+              response: cgi
+              auth: hmac-sha256 $HOOK_SECRET X-Signature
+            g: cat
+              request-env: none
+              auth: bearer $TOKEN
+            """;
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(Manifest);
+
+        Assert.Empty(run.Diagnostics);
+        Invoke(output, table =>
+        {
+            object f = Lookup(table, "f")!;
+            Assert.Equal("sh -c 'cat'", Property(f, "CommandLine"));
+            Assert.Equal("text/plain", Property(f, "ContentType"));
+            Assert.Equal("/srv", Property(f, "WorkDir"));
+            Assert.Equal("A=1,B=2", Items(f, "Env"));
+            Assert.Equal("TZ,LANG", Items(f, "PassEnv"));
+            Assert.Equal("PUT,POST", Items(f, "Methods"));
+            Assert.Equal("OpenFaas", Property(f, "RequestEnv"));
+            Assert.Equal("True", Property(f, "PassAuthorization"));
+            Assert.Equal("Cgi", Property(f, "Response"));
+            Assert.Equal("HmacSha256", Property(f, "Auth"));
+            Assert.Equal("HOOK_SECRET", Property(f, "AuthSecretVariable"));
+            Assert.Equal("X-Signature", Property(f, "AuthHeader"));
+
+            object g = Lookup(table, "g")!;
+            Assert.Equal("cat", Property(g, "CommandLine"));
+            Assert.Equal("POST", Items(g, "Methods"));
+            Assert.Equal("None", Property(g, "RequestEnv"));
+            Assert.Equal("Raw", Property(g, "Response"));
+            Assert.Equal("Bearer", Property(g, "Auth"));
+            Assert.Equal("TOKEN", Property(g, "AuthSecretVariable"));
+            Assert.Null(Property(g, "AuthHeader"));
+            Assert.Null(Property(g, "Timeout"));
+            return 0;
+        });
+    }
+
+    [Fact]
+    public void Function_names_that_match_a_type_or_member_the_table_uses_get_a_suffix()
+    {
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(
+            "auth-scheme: cat\n  auth: bearer $TOKEN\nto-string: cat\n  response: cgi\nrequest_env_mode: cat\n  request-env: none\n");
+
+        Assert.Empty(run.Diagnostics);
+        Assert.Contains("public static readonly Proc AuthScheme_2 = ", GeneratorHarness.Table(run), StringComparison.Ordinal);
+        Assert.DoesNotContain(output.GetDiagnostics(), d => d.Severity >= DiagnosticSeverity.Warning);
     }
 
     [Fact]
@@ -70,29 +153,20 @@ public class EmittedSourceTests
     public void The_generated_switch_finds_each_function_and_nothing_else()
     {
         (_, Compilation output) = GeneratorHarness.Run("cat: cat\nwc: wc -l\n  content-type: text/plain\nWC: wc\n");
-        using var image = new MemoryStream();
-        Assert.True(output.Emit(image).Success);
 
-        var context = new System.Runtime.Loader.AssemblyLoadContext("generated", isCollectible: true);
-        try
+        Invoke(output, table =>
         {
-            image.Position = 0;
-            Type table = context.LoadFromStream(image).GetType("AotFaas.Functions.FunctionTable")!;
-            object? Lookup(string name) => table.GetMethod("GetProcByFuncName")!.Invoke(null, [name]);
-            string? Property(object? proc, string name) => proc?.GetType().GetProperty(name)!.GetValue(proc)?.ToString();
-
-            Assert.Equal("wc", Property(Lookup("wc"), "Executable"));
-            Assert.Equal("text/plain", Property(Lookup("wc"), "ContentType"));
-            Assert.Equal("WC", Property(Lookup("WC"), "FuncName"));
-            Assert.Equal("wc -l", Property(Lookup("wc"), "CommandLine"));
-            Assert.Null(Lookup("Cat"));
-            Assert.Null(Lookup("nope"));
-            Assert.Null(Lookup(""));
-        }
-        finally
-        {
-            context.Unload();
-        }
+            Assert.Equal("wc", Property(Lookup(table, "wc"), "Executable"));
+            Assert.Equal("text/plain", Property(Lookup(table, "wc"), "ContentType"));
+            Assert.Equal("WC", Property(Lookup(table, "WC"), "FuncName"));
+            Assert.Equal("wc -l", Property(Lookup(table, "wc"), "CommandLine"));
+            Assert.Equal("cat", Property(Lookup(table, "cat"), "CommandLine"));
+            Assert.Null(Property(Lookup(table, "cat"), "ContentType"));
+            Assert.Null(Lookup(table, "Cat"));
+            Assert.Null(Lookup(table, "nope"));
+            Assert.Null(Lookup(table, ""));
+            return 0;
+        });
     }
 
     [Fact]
@@ -118,4 +192,28 @@ public class EmittedSourceTests
 
     private static string ExpectedFile(string name, [CallerFilePath] string thisFile = "")
         => Path.Combine(Path.GetDirectoryName(thisFile)!, "Expected", name);
+
+    /// <summary>Loads the compiled <paramref name="output"/> and runs <paramref name="use"/> on its FunctionTable type.</summary>
+    private static T Invoke<T>(Compilation output, Func<Type, T> use)
+    {
+        using var image = new MemoryStream();
+        Assert.True(output.Emit(image).Success);
+        var context = new System.Runtime.Loader.AssemblyLoadContext("generated", isCollectible: true);
+        try
+        {
+            image.Position = 0;
+            return use(context.LoadFromStream(image).GetType("AotFaas.Functions.FunctionTable")!);
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
+    private static object? Lookup(Type table, string name) => table.GetMethod("GetProcByFuncName")!.Invoke(null, [name]);
+
+    private static string? Property(object? proc, string name) => proc?.GetType().GetProperty(name)!.GetValue(proc)?.ToString();
+
+    private static string Items(object proc, string name)
+        => string.Join(",", (IEnumerable<string>)proc.GetType().GetProperty(name)!.GetValue(proc)!);
 }

@@ -1,16 +1,21 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using AotFaas.Generators.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 
 namespace AotFaas.Generators.Tests;
 
-/// <summary>Runs <see cref="ManifestGenerator"/> through a real <see cref="CSharpGeneratorDriver"/> on in-memory files.</summary>
+/// <summary>
+/// Runs <see cref="ManifestGenerator"/> through a real <see cref="CSharpGeneratorDriver"/> on in-memory files.
+/// Every test input goes through <see cref="Generate"/>, which also checks that the generator is incremental.
+/// </summary>
 internal static class GeneratorHarness
 {
     public const string ManifestPath = "/repo/functions.faas";
+
+    private static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Preview);
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
@@ -18,35 +23,82 @@ internal static class GeneratorHarness
             .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
             .ToImmutableArray());
 
+    /// <summary>
+    /// What the server compiles the table with: its implicit usings (ImplicitUsings=enable) and its Proc
+    /// and enums, embedded from src/AotFaas/Functions by the csproj.
+    /// </summary>
+    private static readonly Lazy<ImmutableArray<SyntaxTree>> ServerSources = new(() =>
+    {
+        const string ImplicitUsings = """
+            global using System;
+            global using System.Collections.Generic;
+            global using System.IO;
+            global using System.Linq;
+            global using System.Net.Http;
+            global using System.Threading;
+            global using System.Threading.Tasks;
+            """;
+        var assembly = typeof(GeneratorHarness).Assembly;
+        var trees = assembly.GetManifestResourceNames()
+            .Where(name => name.StartsWith("ServerSource/", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .Select(name =>
+            {
+                using var reader = new StreamReader(assembly.GetManifestResourceStream(name)!);
+                return CSharpSyntaxTree.ParseText(reader.ReadToEnd(), ParseOptions, path: name);
+            });
+        return [CSharpSyntaxTree.ParseText(ImplicitUsings, ParseOptions, path: "ImplicitUsings.cs"), .. trees];
+    });
+
+    /// <summary>A compilation of the server's Proc and <paramref name="sources"/>, ready for the generated table.</summary>
     public static CSharpCompilation Compilation(params string[] sources) => CSharpCompilation.Create(
         "AotFaas.Under.Test",
-        sources.Select(source => CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Preview))),
+        ServerSources.Value.Concat(sources.Select(source => CSharpSyntaxTree.ParseText(source, ParseOptions))),
         References.Value,
         new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
-    public static GeneratorDriver Driver(IEnumerable<AdditionalText> files, TestOptionsProvider? options = null) => CSharpGeneratorDriver.Create(
-        [new ManifestGenerator().AsSourceGenerator()],
-        files,
-        new CSharpParseOptions(LanguageVersion.Preview),
-        options ?? new TestOptionsProvider(),
-        new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+    /// <summary>
+    /// Runs the generator over <paramref name="files"/>; then runs it again over the same input and checks,
+    /// as NetEscapades does for every test, that the second run is all cached and that no step holds a
+    /// compilation, symbol, syntax node or location (<see cref="IncrementalityAssert"/>). Returns the driver
+    /// after the first run (for tests that go on editing), its result, and the compilation with the output.
+    /// </summary>
+    public static (GeneratorDriver Driver, GeneratorDriverRunResult Run, Compilation Output) Generate(
+        IEnumerable<AdditionalText> files, TestOptionsProvider? options = null, CSharpCompilation? compilation = null)
+    {
+        CSharpCompilation input = compilation ?? Compilation();
+        GeneratorDriver driver = CSharpGeneratorDriver.Create(
+            [new ManifestGenerator().AsSourceGenerator()],
+            files,
+            ParseOptions,
+            options ?? new TestOptionsProvider(),
+            new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+        driver = driver.RunGeneratorsAndUpdateCompilation(input, out Compilation output, out _);
+
+        GeneratorDriverRunResult again = driver.RunGenerators(input.Clone()).GetRunResult();
+        IncrementalityAssert.SecondRunIsCached(driver.GetRunResult(), again);
+        return (driver, driver.GetRunResult(), output);
+    }
 
     /// <summary>Runs the generator over one manifest; returns the run and the compilation with the generated code.</summary>
     public static (GeneratorDriverRunResult Run, Compilation Output) Run(string manifest, string path = ManifestPath)
     {
-        GeneratorDriver driver = Driver([new InMemoryText(path, manifest)]);
-        driver = driver.RunGeneratorsAndUpdateCompilation(Compilation(), out Compilation output, out _);
-        return (driver.GetRunResult(), output);
+        (_, GeneratorDriverRunResult run, Compilation output) = Generate([new InMemoryText(path, manifest)]);
+        return (run, output);
     }
 
-    /// <summary>Parses <paramref name="manifest"/> alone, without the generator around it.</summary>
-    public static AotFaas.Generators.Model.ManifestModel Parse(string manifest)
-        => AotFaas.Generators.Parsing.ManifestParser.Parse(ManifestPath, SourceText.From(manifest), CancellationToken.None);
+    /// <summary>The model the generator's parse step makes of <paramref name="manifest"/>.</summary>
+    public static ManifestModel Parse(string manifest)
+    {
+        GeneratorRunResult result = Assert.Single(Generate([new InMemoryText(ManifestPath, manifest)]).Run.Results);
+        IncrementalGeneratorRunStep parse = Assert.Single(result.TrackedSteps[TrackingNames.Parse]);
+        return Assert.IsType<ManifestModel>(Assert.Single(parse.Outputs).Value);
+    }
 
     /// <summary>The options of a function <c>f: cat</c> with <paramref name="optionLines"/>, which must be free of mistakes.</summary>
-    public static AotFaas.Generators.Model.FunctionOptions Options(string optionLines)
+    public static FunctionOptions Options(string optionLines)
     {
-        AotFaas.Generators.Model.ManifestModel model = Parse("f: cat\n" + optionLines);
+        ManifestModel model = Parse("f: cat\n" + optionLines);
         Assert.Empty(model.Diagnostics);
         return Assert.Single(model.Functions).Options;
     }
@@ -69,34 +121,5 @@ internal static class GeneratorHarness
 
         LinePosition start = diagnostic.Location.GetLineSpan().StartLinePosition;
         return string.Create(CultureInfo.InvariantCulture, $"({start.Line + 1},{start.Character + 1}): {diagnostic.Id}");
-    }
-}
-
-/// <summary>An additional file held in memory.</summary>
-internal sealed class InMemoryText(string path, string text) : AdditionalText
-{
-    private readonly SourceText _text = SourceText.From(text);
-
-    public override string Path { get; } = path;
-
-    public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
-}
-
-/// <summary>Analyzer config options as MSBuild passes them: global properties and per-file metadata.</summary>
-internal sealed class TestOptionsProvider(
-    IReadOnlyDictionary<string, string>? global = null,
-    IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? perFile = null) : AnalyzerConfigOptionsProvider
-{
-    public override AnalyzerConfigOptions GlobalOptions { get; } = new DictionaryOptions(global ?? new Dictionary<string, string>());
-
-    public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => new DictionaryOptions(new Dictionary<string, string>());
-
-    public override AnalyzerConfigOptions GetOptions(AdditionalText textFile)
-        => new DictionaryOptions(perFile is not null && perFile.TryGetValue(textFile.Path, out var values) ? values : new Dictionary<string, string>());
-
-    private sealed class DictionaryOptions(IReadOnlyDictionary<string, string> values) : AnalyzerConfigOptions
-    {
-        public override bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
-            => values.TryGetValue(key, out value);
     }
 }

@@ -151,7 +151,7 @@ public class ManifestDiagnosticsTests
     public void No_manifest_in_the_build_is_FAAS009_naming_where_it_was_looked_for()
     {
         var options = new TestOptionsProvider(new Dictionary<string, string> { ["build_property.FaasManifestFullPath"] = "/repo/missing.faas" });
-        GeneratorDriver driver = GeneratorHarness.Driver([], options).RunGenerators(GeneratorHarness.Compilation());
+        GeneratorDriver driver = GeneratorHarness.Generate([], options).Driver;
 
         Diagnostic d = Assert.Single(driver.GetRunResult().Diagnostics);
         Assert.Equal("FAAS009", d.Id);
@@ -162,8 +162,7 @@ public class ManifestDiagnosticsTests
     [Fact]
     public void Two_manifests_in_the_build_are_FAAS012()
     {
-        GeneratorDriver driver = GeneratorHarness.Driver([new InMemoryText("/a/functions.faas", "cat: cat"), new InMemoryText("/b/more.faas", "wc: wc")])
-            .RunGenerators(GeneratorHarness.Compilation());
+        GeneratorDriver driver = GeneratorHarness.Generate([new InMemoryText("/a/functions.faas", "cat: cat"), new InMemoryText("/b/more.faas", "wc: wc")]).Driver;
 
         Diagnostic d = Assert.Single(driver.GetRunResult().Diagnostics);
         Assert.Equal("FAAS012", d.Id);
@@ -173,7 +172,7 @@ public class ManifestDiagnosticsTests
     [Fact]
     public void An_unreadable_manifest_is_FAAS013()
     {
-        GeneratorDriver driver = GeneratorHarness.Driver([new UnreadableText("/repo/functions.faas")]).RunGenerators(GeneratorHarness.Compilation());
+        GeneratorDriver driver = GeneratorHarness.Generate([new UnreadableText("/repo/functions.faas")]).Driver;
 
         Assert.Equal("FAAS013", Assert.Single(driver.GetRunResult().Diagnostics).Id);
     }
@@ -186,9 +185,9 @@ public class ManifestDiagnosticsTests
             ["/elsewhere/my-functions.txt"] = new Dictionary<string, string> { ["build_metadata.AdditionalFiles.AotFaasManifest"] = "true" },
             ["/repo/notes.faas"] = new Dictionary<string, string> { ["build_metadata.AdditionalFiles.AotFaasManifest"] = "false" },
         });
-        GeneratorDriver driver = GeneratorHarness.Driver(
+        GeneratorDriver driver = GeneratorHarness.Generate(
             [new InMemoryText("/elsewhere/my-functions.txt", "cat: cat"), new InMemoryText("/repo/notes.faas", "not: a manifest ("), new InMemoryText("/repo/README.md", "# readme")],
-            options).RunGenerators(GeneratorHarness.Compilation());
+            options).Driver;
 
         Assert.Empty(driver.GetRunResult().Diagnostics);
         Assert.Contains("\"cat\" => Cat", GeneratorHarness.Table(driver.GetRunResult()), StringComparison.Ordinal);

@@ -15,7 +15,7 @@ public class OptionTests
     [InlineData("2m", 120_000)]
     [InlineData("1h", 3_600_000)]
     public void Timeout_takes_a_duration(string value, long milliseconds)
-        => Assert.Equal(milliseconds, Options($"  timeout: {value}\n").TimeoutMilliseconds);
+        => Assert.Equal(milliseconds, Options($"  timeout: {value}\n").Timeout?.Value);
 
     [Theory]
     [InlineData("512", 512)]
@@ -26,8 +26,8 @@ public class OptionTests
     [InlineData("2kb", 2_000)]
     public void Sizes_take_binary_and_decimal_units(string value, long bytes)
     {
-        Assert.Equal(bytes, Options($"  max-body: {value}\n").MaxBody);
-        Assert.Equal(bytes, Options($"  max-output: {value}\n").MaxOutput);
+        Assert.Equal(bytes, Options($"  max-body: {value}\n").MaxBody?.Value);
+        Assert.Equal(bytes, Options($"  max-output: {value}\n").MaxOutput?.Value);
     }
 
     [Fact]

@@ -12,8 +12,8 @@ namespace AotFaas.Generators.Model
         /// <summary><c>content-type</c>: the response's Content-Type on success.</summary>
         public string? ContentType { get; init; }
 
-        /// <summary><c>timeout</c>, in milliseconds: wall-clock limit of a run.</summary>
-        public long? TimeoutMilliseconds { get; init; }
+        /// <summary><c>timeout</c>: wall-clock limit of a run (its value in milliseconds).</summary>
+        public Amount? Timeout { get; init; }
 
         /// <summary><c>max-inflight</c>: runs of this function at the same time.</summary>
         public int? MaxInflight { get; init; }
@@ -21,11 +21,11 @@ namespace AotFaas.Generators.Model
         /// <summary><c>max-queue</c>: requests that may wait for a slot before being turned away.</summary>
         public int? MaxQueue { get; init; }
 
-        /// <summary><c>max-body</c>, in bytes: request body limit.</summary>
-        public long? MaxBody { get; init; }
+        /// <summary><c>max-body</c>: request body limit (its value in bytes).</summary>
+        public Amount? MaxBody { get; init; }
 
-        /// <summary><c>max-output</c>, in bytes: stdout limit.</summary>
-        public long? MaxOutput { get; init; }
+        /// <summary><c>max-output</c>: stdout limit (its value in bytes).</summary>
+        public Amount? MaxOutput { get; init; }
 
         /// <summary><c>env</c>: <c>KEY=VALUE</c> entries, in manifest order.</summary>
         public EquatableArray<string> Env { get; init; } = EquatableArray<string>.Empty;

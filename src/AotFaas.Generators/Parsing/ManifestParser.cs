@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Threading;
 using AotFaas.Generators.Diagnostics;
 using AotFaas.Generators.Model;
+using AotFaas.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 
@@ -188,7 +189,7 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
-            if (key == OptionTable.Auth && OptionTable.HasLiteralSecret(value, out int secretStart, out int secretLength))
+            if (key == OptionKeys.Auth && OptionTable.HasLiteralSecret(value, out int secretStart, out int secretLength))
             {
                 state.Report(DiagnosticDescriptors.LiteralSecret, state.At(start + valueStart + secretStart, secretLength));
                 return;
@@ -203,7 +204,7 @@ namespace AotFaas.Generators.Parsing
             }
 
             // The check runs on whichever of the two options comes second, so it is reported once, there.
-            if ((key == OptionTable.Auth || key == OptionTable.Methods) && OptionTable.UnsignableMethod(options) is string method)
+            if ((key == OptionKeys.Auth || key == OptionKeys.Methods) && OptionTable.UnsignableMethod(options) is string method)
             {
                 state.Report(DiagnosticDescriptors.UnsignableMethod, valueAt, method);
                 return;

@@ -7,30 +7,11 @@ namespace AotFaas.Generators.Parsing
 {
     /// <summary>
     /// The option keys a function may set with an indented <c>key: value</c> line, and how each value
-    /// is checked and stored. To add an option: a key here, a property on <see cref="FunctionOptions"/>,
-    /// a constructor parameter in the emitted <c>Proc</c>, and a row in the README.
+    /// is checked and stored in <see cref="FunctionOptions"/>. The keys themselves are <see cref="OptionKeys"/>,
+    /// which the server shares; README's "Adding an option" lists every place a new option touches.
     /// </summary>
     internal static class OptionTable
     {
-        public const string ContentType = "content-type";
-        public const string Timeout = "timeout";
-        public const string MaxInflight = "max-inflight";
-        public const string MaxQueue = "max-queue";
-        public const string MaxBody = "max-body";
-        public const string MaxOutput = "max-output";
-        public const string Env = "env";
-        public const string PassEnv = "pass-env";
-        public const string WorkDir = "workdir";
-        public const string Methods = "methods";
-        public const string RequestEnv = "request-env";
-        public const string PassAuthorization = "pass-authorization";
-        public const string Response = "response";
-        public const string Auth = "auth";
-
-        /// <summary>The <c>auth</c> schemes.</summary>
-        public const string Bearer = "bearer";
-        public const string HmacSha256 = "hmac-sha256";
-
         /// <summary>The header an <c>hmac-sha256</c> signature is read from when the option names none (GitHub's).</summary>
         public const string DefaultSignatureHeader = "X-Hub-Signature-256";
 
@@ -38,60 +19,65 @@ namespace AotFaas.Generators.Parsing
         public const int MaxInflightLimit = 10000;
         public const int MaxQueueLimit = 100000;
 
-        private static readonly string[] Keys =
-        {
-            ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir,
-            Methods, RequestEnv, PassAuthorization, Response, Auth,
-        };
-
-        private static readonly string[] RequestEnvModes = { "cgi", "openfaas", "none" };
-        private static readonly string[] ResponseModes = { "raw", "cgi" };
-
         /// <summary>The known keys, for messages.</summary>
-        public static string KnownKeys => string.Join(", ", Keys);
+        public static string KnownKeys => string.Join(", ", OptionKeys.All);
 
-        public static bool IsKnown(string key) => Array.IndexOf(Keys, key) >= 0;
+        public static bool IsKnown(string key) => Array.IndexOf(OptionKeys.All, key) >= 0;
 
         /// <summary>Whether the option may appear more than once for one function.</summary>
-        public static bool IsRepeatable(string key) => key == Env || key == PassEnv;
+        public static bool IsRepeatable(string key) => key == OptionKeys.Env || key == OptionKeys.PassEnv;
 
         /// <summary>Checks <paramref name="value"/> and stores it; returns why it is wrong, or null.</summary>
         public static string? Apply(string key, string value, ref FunctionOptions options)
         {
             switch (key)
             {
-                case ContentType:
+                case OptionKeys.ContentType:
                     return Set(MediaType.Validate(value), ref options, o => o with { ContentType = value });
-                case Timeout:
-                    return Set(Quantity.ParseDuration(value, out long milliseconds), ref options, o => o with { TimeoutMilliseconds = milliseconds });
-                case MaxInflight:
+                case OptionKeys.Timeout:
+                    return Set(ParseDuration(value, out Amount timeout), ref options, o => o with { Timeout = timeout });
+                case OptionKeys.MaxInflight:
                     return Set(Quantity.ParseCount(value, 1, MaxInflightLimit, out int inflight), ref options, o => o with { MaxInflight = inflight });
-                case MaxQueue:
+                case OptionKeys.MaxQueue:
                     return Set(Quantity.ParseCount(value, 0, MaxQueueLimit, out int queue), ref options, o => o with { MaxQueue = queue });
-                case MaxBody:
-                    return Set(Quantity.ParseSize(value, out long body), ref options, o => o with { MaxBody = body });
-                case MaxOutput:
-                    return Set(Quantity.ParseSize(value, out long output), ref options, o => o with { MaxOutput = output });
-                case Env:
+                case OptionKeys.MaxBody:
+                    return Set(ParseSize(value, out Amount body), ref options, o => o with { MaxBody = body });
+                case OptionKeys.MaxOutput:
+                    return Set(ParseSize(value, out Amount output), ref options, o => o with { MaxOutput = output });
+                case OptionKeys.Env:
                     return ApplyEnv(value, ref options);
-                case PassEnv:
+                case OptionKeys.PassEnv:
                     return ApplyPassEnv(value, ref options);
-                case WorkDir:
+                case OptionKeys.WorkDir:
                     string? error = value.IndexOf('\0') >= 0 ? "a directory name cannot hold a NUL character" : null;
                     return Set(error, ref options, o => o with { WorkDir = value });
-                case Methods:
+                case OptionKeys.Methods:
                     return ApplyMethods(value, ref options);
-                case RequestEnv:
-                    return Set(OneOf(value, RequestEnvModes), ref options, o => o with { RequestEnv = value });
-                case PassAuthorization:
+                case OptionKeys.RequestEnv:
+                    return Set(OneOf(value, OptionValues.RequestEnvModes), ref options, o => o with { RequestEnv = value });
+                case OptionKeys.PassAuthorization:
                     return ApplyPassAuthorization(value, ref options);
-                case Response:
-                    return Set(OneOf(value, ResponseModes), ref options, o => o with { Response = value });
-                case Auth:
+                case OptionKeys.Response:
+                    return Set(OneOf(value, OptionValues.ResponseModes), ref options, o => o with { Response = value });
+                case OptionKeys.Auth:
                     return ApplyAuth(value, ref options);
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
+        }
+
+        private static string? ParseDuration(string value, out Amount duration)
+        {
+            string? error = Quantity.ParseDuration(value, out long milliseconds, out long number, out string unit);
+            duration = new Amount(number, unit, milliseconds);
+            return error;
+        }
+
+        private static string? ParseSize(string value, out Amount size)
+        {
+            string? error = Quantity.ParseSize(value, out long bytes, out long number, out string unit);
+            size = new Amount(number, unit, bytes);
+            return error;
         }
 
         /// <summary>Applies <paramref name="change"/> when the value was valid (<paramref name="error"/> is null); returns the error.</summary>
@@ -171,7 +157,7 @@ namespace AotFaas.Generators.Parsing
         {
             string[] words = Words(value);
             secretStart = secretLength = 0;
-            if (words.Length < 2 || (words[0] != Bearer && words[0] != HmacSha256) || words[1].StartsWith("$", StringComparison.Ordinal))
+            if (words.Length < 2 || (words[0] != OptionValues.Bearer && words[0] != OptionValues.HmacSha256) || words[1].StartsWith("$", StringComparison.Ordinal))
             {
                 return false;
             }
@@ -187,7 +173,7 @@ namespace AotFaas.Generators.Parsing
         /// </summary>
         public static string? UnsignableMethod(FunctionOptions options)
         {
-            if (options.AuthScheme != HmacSha256)
+            if (options.AuthScheme != OptionValues.HmacSha256)
             {
                 return null;
             }
@@ -260,7 +246,7 @@ namespace AotFaas.Generators.Parsing
                 return "write true or false";
             }
 
-            if (pass && options.AuthScheme == Bearer)
+            if (pass && options.AuthScheme == OptionValues.Bearer)
             {
                 return BearerPassed();
             }
@@ -273,15 +259,15 @@ namespace AotFaas.Generators.Parsing
         {
             string[] words = Words(value);
             string scheme = words[0];
-            if (scheme != Bearer && scheme != HmacSha256)
+            if (scheme != OptionValues.Bearer && scheme != OptionValues.HmacSha256)
             {
                 return "write 'bearer $VARIABLE' or 'hmac-sha256 $VARIABLE [Header-Name]'";
             }
 
-            int most = scheme == Bearer ? 2 : 3;
+            int most = scheme == OptionValues.Bearer ? 2 : 3;
             if (words.Length < 2 || words.Length > most)
             {
-                return scheme == Bearer
+                return scheme == OptionValues.Bearer
                     ? "write 'bearer $VARIABLE': the server variable that holds the token"
                     : "write 'hmac-sha256 $VARIABLE [Header-Name]': the server variable that holds the secret, then the signature header (default " + DefaultSignatureHeader + ")";
             }
@@ -304,12 +290,12 @@ namespace AotFaas.Generators.Parsing
                 return SecretPassed(variable);
             }
 
-            if (scheme == Bearer && options.PassAuthorization == true)
+            if (scheme == OptionValues.Bearer && options.PassAuthorization == true)
             {
                 return BearerPassed();
             }
 
-            options = options with { AuthScheme = scheme, AuthSecretVariable = variable, AuthHeader = scheme == HmacSha256 ? header : null };
+            options = options with { AuthScheme = scheme, AuthSecretVariable = variable, AuthHeader = scheme == OptionValues.HmacSha256 ? header : null };
             return null;
         }
 

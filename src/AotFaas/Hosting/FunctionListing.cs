@@ -28,12 +28,12 @@ public static class FunctionListing
     {
         (string, string?)[] single =
         [
-            ("content-type", proc.ContentType),
-            ("timeout", proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null),
-            ("max-inflight", proc.MaxInflight?.ToString(CultureInfo.InvariantCulture)),
-            ("max-queue", proc.MaxQueue?.ToString(CultureInfo.InvariantCulture)),
-            ("max-body", proc.MaxBody is long body ? Quantity.FormatSize(body) : null),
-            ("max-output", proc.MaxOutput is long output ? Quantity.FormatSize(output) : null),
+            (OptionKeys.ContentType, proc.ContentType),
+            (OptionKeys.Timeout, proc.Timeout is TimeSpan timeout ? Quantity.FormatDuration((long)timeout.TotalMilliseconds) : null),
+            (OptionKeys.MaxInflight, proc.MaxInflight?.ToString(CultureInfo.InvariantCulture)),
+            (OptionKeys.MaxQueue, proc.MaxQueue?.ToString(CultureInfo.InvariantCulture)),
+            (OptionKeys.MaxBody, proc.MaxBody is long body ? Quantity.FormatSize(body) : null),
+            (OptionKeys.MaxOutput, proc.MaxOutput is long output ? Quantity.FormatSize(output) : null),
         ];
         foreach ((string key, string? value) in single)
         {
@@ -45,21 +45,21 @@ public static class FunctionListing
 
         foreach (string entry in proc.Env)
         {
-            yield return ("env", entry);
+            yield return (OptionKeys.Env, entry);
         }
 
         (string, string?)[] rest =
         [
-            ("pass-env", proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv)),
-            ("workdir", proc.WorkDir),
-            ("methods", proc.Methods is ["POST"] ? null : string.Join(" ", proc.Methods)),
-            ("request-env", proc.RequestEnv switch { RequestEnvMode.Cgi => null, RequestEnvMode.OpenFaas => "openfaas", _ => "none" }),
-            ("pass-authorization", proc.PassAuthorization ? "true" : null),
-            ("response", proc.Response == ResponseMode.Cgi ? "cgi" : null),
-            ("auth", proc.Auth switch
+            (OptionKeys.PassEnv, proc.PassEnv.IsEmpty ? null : string.Join(", ", proc.PassEnv)),
+            (OptionKeys.WorkDir, proc.WorkDir),
+            (OptionKeys.Methods, proc.Methods is ["POST"] ? null : string.Join(" ", proc.Methods)),
+            (OptionKeys.RequestEnv, proc.RequestEnv switch { RequestEnvMode.Cgi => null, RequestEnvMode.OpenFaas => OptionValues.OpenFaas, _ => OptionValues.None }),
+            (OptionKeys.PassAuthorization, proc.PassAuthorization ? "true" : null),
+            (OptionKeys.Response, proc.Response == ResponseMode.Cgi ? OptionValues.Cgi : null),
+            (OptionKeys.Auth, proc.Auth switch
             {
-                AuthScheme.Bearer => "bearer $" + proc.AuthSecretVariable,
-                AuthScheme.HmacSha256 => $"hmac-sha256 ${proc.AuthSecretVariable} {proc.AuthHeader}",
+                AuthScheme.Bearer => $"{OptionValues.Bearer} ${proc.AuthSecretVariable}",
+                AuthScheme.HmacSha256 => $"{OptionValues.HmacSha256} ${proc.AuthSecretVariable} {proc.AuthHeader}",
                 _ => null,
             }),
         ];

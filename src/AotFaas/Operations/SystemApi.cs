@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
+using AotFaas.Shared;
 
 namespace AotFaas.Operations;
 
@@ -15,6 +16,9 @@ namespace AotFaas.Operations;
 public static class SystemApi
 {
     public const string Path = "/system/functions";
+
+    /// <summary>The annotations' prefix: <c>com.aotfaas.timeout</c> is the <c>timeout</c> option.</summary>
+    private const string AnnotationPrefix = "com.aotfaas.";
 
     /// <summary>The JSON array for <paramref name="functions"/>, with their invocation counts so far.</summary>
     public static byte[] List(IReadOnlyList<Proc> functions, FunctionCatalog catalog, ServerLifecycle lifecycle)
@@ -43,16 +47,16 @@ public static class SystemApi
     {
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["com.aotfaas.methods"] = string.Join(" ", proc.Methods),
-            ["com.aotfaas.request-env"] = "cgi",
-            ["com.aotfaas.response"] = "raw",
+            [AnnotationPrefix + OptionKeys.Methods] = string.Join(" ", proc.Methods),
+            [AnnotationPrefix + OptionKeys.RequestEnv] = OptionValues.Cgi,
+            [AnnotationPrefix + OptionKeys.Response] = OptionValues.Raw,
         };
         foreach ((string key, string value) in FunctionListing.Options(proc))
         {
             // env and pass-env may hold anything; the listing is not the place to publish a function's environment.
-            if (key is not ("env" or "pass-env"))
+            if (key is not (OptionKeys.Env or OptionKeys.PassEnv))
             {
-                annotations["com.aotfaas." + key] = value;
+                annotations[AnnotationPrefix + key] = value;
             }
         }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using AotFaas.Functions;
 using AotFaas.Invokers;
+using AotFaas.Shared;
 using Microsoft.Extensions.Primitives;
 
 namespace AotFaas.Security;
@@ -149,7 +150,7 @@ public sealed class FunctionAuth
 
     private static string MissingMessage(Proc proc)
     {
-        string scheme = proc.Auth == AuthScheme.Bearer ? "bearer" : "hmac-sha256";
+        string scheme = proc.Auth == AuthScheme.Bearer ? OptionValues.Bearer : OptionValues.HmacSha256;
         return $"function '{proc.FuncName}' checks requests with auth: {scheme} ${proc.AuthSecretVariable}, but the environment variable {proc.AuthSecretVariable} is not set (or empty)";
     }
 }

@@ -11,188 +11,41 @@ namespace AotFaas.Functions
     public static class FunctionTable
     {
         /// <summary><c>cat: cat</c> (functions.faas line 2)</summary>
-        public static readonly Proc Cat = new Proc(
-            funcName: "cat",
-            executable: "cat",
-            argv: [],
-            contentType: null,
-            commandLine: "cat",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc Cat = new Proc("cat", "cat");
 
         /// <summary><c>decodebase64: base64 -d</c> (functions.faas line 3)</summary>
-        public static readonly Proc Decodebase64 = new Proc(
-            funcName: "decodebase64",
-            executable: "base64",
-            argv: ["-d"],
-            contentType: "application/octet-stream",
-            commandLine: "base64 -d",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc Decodebase64 = new Proc("decodebase64", "base64", ["-d"],
+            contentType: "application/octet-stream");
 
         /// <summary><c>greet: sh -c 'printf "hello, %s" "$(cat)"'</c> (functions.faas line 5)</summary>
-        public static readonly Proc Greet = new Proc(
-            funcName: "greet",
-            executable: "sh",
-            argv: ["-c", "printf \"hello, %s\" \"$(cat)\""],
-            contentType: "text/plain; charset=utf-8",
+        public static readonly Proc Greet = new Proc("greet", "sh", ["-c", "printf \"hello, %s\" \"$(cat)\""],
             commandLine: "sh -c 'printf \"hello, %s\" \"$(cat)\"'",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+            contentType: "text/plain; charset=utf-8");
 
         /// <summary><c>word-count: wc -w</c> (functions.faas line 7)</summary>
-        public static readonly Proc WordCount = new Proc(
-            funcName: "word-count",
-            executable: "wc",
-            argv: ["-w"],
-            contentType: null,
-            commandLine: "wc -w",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc WordCount = new Proc("word-count", "wc", ["-w"]);
 
         /// <summary><c>word_count: wc -w</c> (functions.faas line 8)</summary>
-        public static readonly Proc WordCount_2 = new Proc(
-            funcName: "word_count",
-            executable: "wc",
-            argv: ["-w"],
-            contentType: null,
-            commandLine: "wc -w",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc WordCount_2 = new Proc("word_count", "wc", ["-w"]);
 
         /// <summary><c>2fa: echo "tab\there" 'back\slash' "&lt;xml &amp; stuff&gt;"</c> (functions.faas line 9)</summary>
-        public static readonly Proc Function2fa = new Proc(
-            funcName: "2fa",
-            executable: "echo",
-            argv: ["tab\\there", "back\\slash", "<xml & stuff>"],
-            contentType: null,
-            commandLine: "echo \"tab\\there\" 'back\\slash' \"<xml & stuff>\"",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc Function2fa = new Proc("2fa", "echo", ["tab\\there", "back\\slash", "<xml & stuff>"],
+            commandLine: "echo \"tab\\there\" 'back\\slash' \"<xml & stuff>\"");
 
         /// <summary><c>all: echo all</c> (functions.faas line 10)</summary>
-        public static readonly Proc All_2 = new Proc(
-            funcName: "all",
-            executable: "echo",
-            argv: ["all"],
-            contentType: null,
-            commandLine: "echo all",
+        public static readonly Proc All_2 = new Proc("all", "echo", ["all"],
             timeoutMilliseconds: 1500,
             maxInflight: 3,
             maxQueue: 0,
-            maxBody: 65536,
-            maxOutput: 1048576,
+            maxBody: 64 * 1024,
+            maxOutput: 1 * 1024 * 1024,
             env: ["GREETING=hello \"world\"", "EMPTY="],
             passEnv: ["TZ", "LANG"],
-            workDir: "/srv/app",
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+            workDir: "/srv/app");
 
         /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 20)</summary>
-        public static readonly Proc V12Beta = new Proc(
-            funcName: "v1.2_beta",
-            executable: "printf",
-            argv: ["café \\u00e9\\n"],
-            contentType: null,
-            commandLine: "printf 'café \\u00e9\\n'",
-            timeoutMilliseconds: null,
-            maxInflight: null,
-            maxQueue: null,
-            maxBody: null,
-            maxOutput: null,
-            env: [],
-            passEnv: [],
-            workDir: null,
-            methods: [],
-            requestEnv: RequestEnvMode.Cgi,
-            passAuthorization: false,
-            response: ResponseMode.Raw,
-            auth: AuthScheme.None,
-            authSecretVariable: null,
-            authHeader: null);
+        public static readonly Proc V12Beta = new Proc("v1.2_beta", "printf", ["café \\u00e9\\n"],
+            commandLine: "printf 'café \\u00e9\\n'");
 
         /// <summary>Every function, in manifest order.</summary>
         public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta];

@@ -1,0 +1,32 @@
+// Shared by the manifest compiler (which accepts these words) and the server (which writes them back
+// in listings and messages), like OptionKeys.
+namespace AotFaas.Shared
+{
+    /// <summary>The words an option's value is chosen from: <c>request-env</c> and <c>response</c> modes, <c>auth</c> schemes.</summary>
+    internal static class OptionValues
+    {
+        /// <summary><c>request-env: cgi</c> (the default) and <c>response: cgi</c>.</summary>
+        public const string Cgi = "cgi";
+
+        /// <summary><c>request-env: openfaas</c>.</summary>
+        public const string OpenFaas = "openfaas";
+
+        /// <summary><c>request-env: none</c>.</summary>
+        public const string None = "none";
+
+        /// <summary><c>response: raw</c>, the default.</summary>
+        public const string Raw = "raw";
+
+        /// <summary><c>auth: bearer $VARIABLE</c>.</summary>
+        public const string Bearer = "bearer";
+
+        /// <summary><c>auth: hmac-sha256 $VARIABLE [Header-Name]</c>.</summary>
+        public const string HmacSha256 = "hmac-sha256";
+
+        /// <summary>The <c>request-env</c> modes, as messages list them.</summary>
+        public static readonly string[] RequestEnvModes = { Cgi, OpenFaas, None };
+
+        /// <summary>The <c>response</c> modes, as messages list them.</summary>
+        public static readonly string[] ResponseModes = { Raw, Cgi };
+    }
+}
