@@ -53,7 +53,7 @@ ILogger log = loggerFactory.CreateLogger("AotFaas");
 FaasServer created;
 try
 {
-    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, static policy => new ExecInvoker(policy), loggerFactory);
+    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
 }
 catch (InvalidOperationException e)
 {

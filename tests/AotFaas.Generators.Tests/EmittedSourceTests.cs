@@ -51,6 +51,19 @@ public class EmittedSourceTests
         Assert.DoesNotContain(output.GetDiagnostics(), d => d.Severity >= DiagnosticSeverity.Warning);
     }
 
+    [Theory]
+    [InlineData("cat: cat\n", "true")]
+    [InlineData("# no function yet\n", "false")]
+    public void The_table_says_which_ways_of_running_the_manifest_uses(string manifest, string runsPrograms)
+    {
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(manifest);
+
+        // An empty manifest is warning FAAS010, and still a table.
+        Assert.All(run.Diagnostics, d => Assert.Equal("FAAS010", d.Id));
+        Assert.Contains($"public const bool RunsPrograms = {runsPrograms};", GeneratorHarness.Table(run)!, StringComparison.Ordinal);
+        Assert.DoesNotContain(output.GetDiagnostics(), d => d.Severity >= DiagnosticSeverity.Warning);
+    }
+
     [Fact]
     public void Only_the_options_a_function_sets_are_written()
     {

@@ -33,7 +33,14 @@ namespace AotFaas.Generators.Emitting
                 [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
                 public static class FunctionTable
                 {
-            {{FIELDS}}        /// <summary>Every function, in manifest order.</summary>
+            {{FIELDS}}        /// <summary>
+                    /// Whether a function runs a program per request. The server makes an invoker only for the ways of
+                    /// running that these constants say the manifest uses, so the code of the others is never referenced
+                    /// and the trimmer leaves it out of the binary.
+                    /// </summary>
+                    public const bool RunsPrograms = {{RUNSPROGRAMS}};
+
+                    /// <summary>Every function, in manifest order.</summary>
                     public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [{{ALL}}];
 
                     /// <summary>The function named <paramref name="funcName"/> (names are case-sensitive), or null.</summary>
@@ -67,6 +74,7 @@ namespace AotFaas.Generators.Emitting
             return Skeleton
                 .Replace("{{MANIFEST}}", Xml(manifestName))
                 .Replace("{{FIELDS}}", fields.ToString())
+                .Replace("{{RUNSPROGRAMS}}", functions.Count > 0 ? "true" : "false")
                 .Replace("{{ALL}}", all.ToString())
                 .Replace("{{CASES}}", cases.ToString())
                 .Replace("\r\n", "\n");

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AotFaas.Execution;
 using AotFaas.Functions;
-using AotFaas.Hosting;
 using AotFaas.Shared;
 
 namespace AotFaas.Operations;

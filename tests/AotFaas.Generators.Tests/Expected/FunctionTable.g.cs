@@ -47,6 +47,13 @@ namespace AotFaas.Functions
         public static readonly Proc V12Beta = new Proc("v1.2_beta", "printf", ["café \\u00e9\\n"],
             commandLine: "printf 'café \\u00e9\\n'");
 
+        /// <summary>
+        /// Whether a function runs a program per request. The server makes an invoker only for the ways of
+        /// running that these constants say the manifest uses, so the code of the others is never referenced
+        /// and the trimmer leaves it out of the binary.
+        /// </summary>
+        public const bool RunsPrograms = true;
+
         /// <summary>Every function, in manifest order.</summary>
         public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta];
 

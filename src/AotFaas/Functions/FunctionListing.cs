@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
-using AotFaas.Functions;
 using AotFaas.Shared;
 
-namespace AotFaas.Hosting;
+namespace AotFaas.Functions;
 
 /// <summary>The text of <c>--list</c>: the compiled functions, written as the manifest writes them, options included.</summary>
 public static class FunctionListing

@@ -1,7 +1,7 @@
 using AotFaas.Functions;
 using AotFaas.Hosting;
 
-namespace AotFaas.Tests.Hosting;
+namespace AotFaas.Tests.Functions;
 
 public class FunctionListingTests
 {

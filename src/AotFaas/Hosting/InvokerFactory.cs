@@ -1,0 +1,20 @@
+using AotFaas.Execution;
+using AotFaas.Functions;
+using AotFaas.Invokers;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// Makes the invoker of each function from what the generated <see cref="FunctionTable"/> says the manifest
+/// uses. Each way of running sits behind a constant of the table: the compiler drops the branch of a way no
+/// function uses, nothing references its code, and the trimmer leaves it out of the binary, so a manifest
+/// pays in size and start-up only for what it uses.
+/// </summary>
+public static class InvokerFactory
+{
+    /// <summary>The invoker for <paramref name="policy"/>'s function.</summary>
+    public static IFunctionInvoker Create(FunctionPolicy policy)
+        => FunctionTable.RunsPrograms
+            ? new ExecInvoker(policy)
+            : throw new InvalidOperationException($"'{policy.Proc.FuncName}' has no way to run in this binary");
+}
