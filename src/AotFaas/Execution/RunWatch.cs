@@ -48,10 +48,29 @@ internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int 
         }
     }
 
+    /// <summary>
+    /// Registers the pipes, then the pidfd. In that order: the reap drains and may close the pipes, on the loop's
+    /// thread, and it must never find one this thread has not registered yet (it would close a descriptor whose
+    /// number this thread then registers, or closes again, after it was given to another run).
+    /// </summary>
     public void Begin()
     {
         IoLoop loop = IoLoop.Instance;
         (int stdoutFd, int stderrFd) = (_stdout, _stderr);
+        if (!loop.Add(stdoutFd, LibC.EPOLLIN, this))
+        {
+            _stdout = -1;
+            LibC.close(stdoutFd);
+            Done();
+        }
+
+        if (!loop.Add(stderrFd, LibC.EPOLLIN, this))
+        {
+            _stderr = -1;
+            LibC.close(stderrFd);
+            Done();
+        }
+
         int pidfd = (int)LibC.syscall(LibC.SYS_pidfd_open, pid, 0);
         if (pidfd >= 0)
         {
@@ -68,20 +87,6 @@ internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int 
         {
             // No pidfds (Linux < 5.3): a thread of its own waits for this child.
             new Thread(static state => ((RunWatch)state!).WaitAndDone()) { IsBackground = true, Name = "aotfaas waitpid" }.UnsafeStart(this);
-        }
-
-        if (!loop.Add(stdoutFd, LibC.EPOLLIN, this))
-        {
-            _stdout = -1;
-            LibC.close(stdoutFd);
-            Done();
-        }
-
-        if (!loop.Add(stderrFd, LibC.EPOLLIN, this))
-        {
-            _stderr = -1;
-            LibC.close(stderrFd);
-            Done();
         }
     }
 

@@ -35,7 +35,7 @@ public sealed class ContainmentFixture : IAsyncLifetime
     /// <summary>Errors Kestrel logged (an exception it met while finishing a request), for assertions.</summary>
     public string[] KestrelErrors() => Log.Entries
         .Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error && e.Category.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal))
-        .Select(e => e.Message + " " + e.Exception)
+        .Select(e => $"[{e.Category} {e.EventId.Id} {e.EventId.Name}] {e.Message} {e.Exception}")
         .ToArray();
 
     public Uri Address => Client.BaseAddress!;
