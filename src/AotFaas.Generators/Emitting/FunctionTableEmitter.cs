@@ -33,11 +33,7 @@ namespace AotFaas.Generators.Emitting
                 [global::System.CodeDom.Compiler.GeneratedCode("AotFaas.Generators", "1.0.0")]
                 public static class FunctionTable
                 {
-            {{FIELDS}}        /// <summary>
-                    /// Whether a function runs a program per request. The server makes an invoker only for the ways of
-                    /// running that these constants say the manifest uses, so the code of the others is never referenced
-                    /// and the trimmer leaves it out of the binary.
-                    /// </summary>
+            {{FIELDS}}        /// <summary>Whether a function runs a program per request: the server references only the ways of running the manifest uses.</summary>
                     public const bool RunsPrograms = {{RUNSPROGRAMS}};
 
                     /// <summary>Every function, in manifest order.</summary>

@@ -1,3 +1,5 @@
+// Longer than the ~300 lines a file here is held to: it is one pass over the manifest (lines, indentation,
+// options under a function, and every diagnostic at its line and column), a single state machine read top to bottom.
 using System.Collections.Generic;
 using System.Threading;
 using AotFaas.Generators.Diagnostics;

@@ -1,3 +1,5 @@
+// Longer than the ~300 lines a file here is held to: it is the one table of every option, its checks and
+// its FAAS008 messages side by side, so that adding an option touches one place in the parser.
 using System;
 using System.Collections.Generic;
 using AotFaas.Generators.Model;

@@ -47,11 +47,7 @@ namespace AotFaas.Functions
         public static readonly Proc V12Beta = new Proc("v1.2_beta", "printf", ["café \\u00e9\\n"],
             commandLine: "printf 'café \\u00e9\\n'");
 
-        /// <summary>
-        /// Whether a function runs a program per request. The server makes an invoker only for the ways of
-        /// running that these constants say the manifest uses, so the code of the others is never referenced
-        /// and the trimmer leaves it out of the binary.
-        /// </summary>
+        /// <summary>Whether a function runs a program per request: the server references only the ways of running the manifest uses.</summary>
         public const bool RunsPrograms = true;
 
         /// <summary>Every function, in manifest order.</summary>
