@@ -73,11 +73,16 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
+# Published into a folder beside the output, then renamed into place: a server running from the output
+# keeps its file (a rename never writes into a running binary), and never sees half a new one.
+mkdir -p "$out"
+stage="$(mktemp -d "$out/.publish.XXXXXX")"
+trap 'rm -f "$log"; rm -rf "$stage"' EXIT
 dotnet publish "$repo/src/AotFaas/AotFaas.csproj" \
   --nologo -v quiet -clp:NoSummary \
   -c Release -r "$rid" \
   --artifacts-path "$build" \
-  -o "$out" \
+  -o "$stage" \
   -p:FaasManifest="$manifest" \
   -p:CppCompilerAndLinker="$cc" \
   ${AOTFAAS_NO_BUILD_SERVERS:+--disable-build-servers} >"$log" 2>&1 || status=$?
@@ -89,8 +94,11 @@ fi
 cat "$log"
 [ "$status" -eq 0 ] || fail "the build failed (see the errors above)"
 
+[ -x "$stage/aotfaas" ] || fail "the build reported success but $stage/aotfaas is missing"
+for file in "$stage"/*; do
+  mv -f "$file" "$out/"
+done
 binary="$out/aotfaas"
-[ -x "$binary" ] || fail "the build reported success but $binary is missing"
 size="$(stat -c %s "$binary")"
 printf 'publish.sh: %s (%s bytes, %s MiB)\n' "$binary" "$size" "$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1048576 }')"
 printf 'publish.sh: run it with: %s --urls http://127.0.0.1:3000\n' "$binary"
