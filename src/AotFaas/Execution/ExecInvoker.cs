@@ -56,10 +56,9 @@ public sealed class ExecInvoker : IFunctionInvoker
             failed.SpawnFailed = true;
             return failed;
         }
-        catch (Exception e) when (InvokeResult.ForInputFailure(request.Context, e, _policy.Proc.FuncName, _policy.MaxBody, System.Diagnostics.Stopwatch.GetElapsedTime(request.Started)) is not null)
+        catch (Exception e) when (InvokeResult.ForInputFailure(request.Context, e, _policy.Proc.FuncName, _policy.MaxBody, System.Diagnostics.Stopwatch.GetElapsedTime(request.Started)) is InvokeResult failed)
         {
             environment?.Dispose();
-            InvokeResult failed = InvokeResult.ForInputFailure(request.Context, e, _policy.Proc.FuncName, _policy.MaxBody, System.Diagnostics.Stopwatch.GetElapsedTime(request.Started))!;
             failed.Killed = true;
             return failed;
         }

@@ -99,38 +99,11 @@ public sealed class ContainmentFixture : IAsyncLifetime
         Directory.Delete(Scratch, recursive: true);
     }
 
-    /// <summary>Waits until <paramref name="function"/> has no run in flight, as its metric says; false after five seconds.</summary>
-    public async Task<bool> IdleAsync(string function)
-    {
-        for (int i = 0; i < 250; i++)
-        {
-            string metrics = await Client.GetStringAsync("/metrics");
-            if (metrics.Contains($"aotfaas_inflight{{function=\"{function}\"}} 0\n", StringComparison.Ordinal))
-            {
-                return true;
-            }
+    /// <summary>Waits until <paramref name="function"/> has no run in flight; false after ten seconds.</summary>
+    public Task<bool> IdleAsync(string function) => GateMetrics.WaitAsync(Client, function, running: 0);
 
-            await Task.Delay(20);
-        }
-
-        return false;
-    }
-
-    /// <summary>Waits until <paramref name="function"/> has <paramref name="running"/> runs in flight, as its metric says; false after five seconds.</summary>
-    public async Task<bool> GateAsync(string function, int running)
-    {
-        for (int i = 0; i < 250; i++)
-        {
-            if ((await Client.GetStringAsync("/metrics")).Contains($"aotfaas_inflight{{function=\"{function}\"}} {running}\n", StringComparison.Ordinal))
-            {
-                return true;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return false;
-    }
+    /// <summary>Waits until <paramref name="function"/> has <paramref name="running"/> runs in flight; false after ten seconds.</summary>
+    public Task<bool> GateAsync(string function, int running) => GateMetrics.WaitAsync(Client, function, running);
 
     /// <summary>The pid a function wrote to <paramref name="file"/>, once it is there.</summary>
     public async Task<int> PidAsync(string file)

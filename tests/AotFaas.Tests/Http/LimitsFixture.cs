@@ -69,20 +69,10 @@ public sealed class LimitsFixture : IAsyncLifetime
     /// <summary>Waits until the metrics say <paramref name="function"/> has <paramref name="running"/> runs in flight and <paramref name="waiting"/> queued.</summary>
     public async Task WaitForGateAsync(string function, int running, int waiting = 0)
     {
-        string inflight = $"aotfaas_inflight{{function=\"{function}\"}} {running}\n";
-        string queued = $"aotfaas_queued{{function=\"{function}\"}} {waiting}\n";
-        for (int i = 0; i < 500; i++)
+        if (!await GateMetrics.WaitAsync(Client, function, running, waiting))
         {
-            string metrics = await Client.GetStringAsync("/metrics");
-            if (metrics.Contains(inflight, StringComparison.Ordinal) && metrics.Contains(queued, StringComparison.Ordinal))
-            {
-                return;
-            }
-
-            await Task.Delay(10);
+            throw new TimeoutException($"'{function}' never had {running} running and {waiting} waiting");
         }
-
-        throw new TimeoutException($"'{function}' never had {running} running and {waiting} waiting");
     }
 
     /// <summary>The pids a function wrote to <paramref name="file"/> in <see cref="Scratch"/>.</summary>
