@@ -10,16 +10,21 @@ cd "$repo"
 
 command -v dotnet >/dev/null 2>&1 || { echo "test.sh: the .NET 10 SDK is not on PATH" >&2; exit 1; }
 
-# The portal test drives a real headless Chromium (Debian's chromium package).
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+# Tools some end-to-end tests drive, from Debian's packages: a real headless Chromium (the portal test), wrk (the
+# binary swap under load) and systemd-socket-activate (socket activation).
+need_debian() { # COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing chromium (Debian package) for the portal test"
-    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null; } \
-      || echo "test.sh: could not install chromium; the portal test will fail" >&2
+    echo "test.sh: installing $2 (Debian package) for $1"
+    apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$2" >/dev/null; } \
+      || echo "test.sh: could not install $2; the tests that need $1 will fail" >&2
   else
-    echo "test.sh: chromium is missing and cannot be installed here (not root, or no apt-get): install it (sudo apt-get install -y chromium), or the portal test fails" >&2
+    echo "test.sh: $1 is missing and cannot be installed here (not root, or no apt-get): install it (sudo apt-get install -y $2), or the tests that need it fail" >&2
   fi
-fi
+}
+command -v chromium-browser >/dev/null 2>&1 || need_debian chromium chromium
+need_debian wrk wrk
+need_debian systemd-socket-activate systemd
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 # No build server outlives the run: a lingering one would keep CI's output pipe open.

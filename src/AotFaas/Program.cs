@@ -6,9 +6,11 @@ using AotFaas.Security;
 
 // aotfaas: serves the functions that AotFaas.Generators compiled from functions.faas.
 ServerOptions options;
+InheritedSockets? passed;
 try
 {
     options = ServerOptions.Parse(args, Environment.GetEnvironmentVariable);
+    passed = options.ShowHelp || options.ListFunctions ? null : InheritedSockets.Take(Environment.GetEnvironmentVariable);
 }
 catch (UsageException e)
 {
@@ -27,6 +29,9 @@ if (options.ListFunctions)
     Console.Out.Write(FunctionListing.Format(FunctionTable.All));
     return 0;
 }
+
+// Read now: a SIGHUP starts the binary at this path, which publish.sh may rename a new one onto.
+string startPath = BinarySwap.StartPath();
 
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();
@@ -53,7 +58,7 @@ ILogger log = loggerFactory.CreateLogger("AotFaas");
 FaasServer created;
 try
 {
-    created = new FaasServer(options, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
+    created = new FaasServer(options with { ListenDescriptors = passed?.Descriptors ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
 }
 catch (InvalidOperationException e)
 {
@@ -64,7 +69,8 @@ catch (InvalidOperationException e)
 
 await using FaasServer server = created;
 
-using var signals = new ShutdownSignals(log);
+var swap = new BinarySwap(startPath, args, log);
+using var signals = new ShutdownSignals(log, swap.OnHangUp);
 
 // The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
 // start both while Kestrel binds, on the other core, instead of on the first request's path.
@@ -81,11 +87,37 @@ catch (IOException e)
     return 1;
 }
 
+if (passed is not null)
+{
+    log.LogInformation("Serving the {Count} listening socket(s) passed by {Source}; --urls, --host and --port are not bound", passed.Descriptors.Count, passed.Source);
+}
+
 foreach (string url in server.Urls)
 {
     log.LogInformation("Now listening on: {Url}", url);
 }
 
-await signals.Stopping;
+// Tells the server this one replaces (SIGHUP), or systemd (Type=notify), that it serves.
+if (passed is not null)
+{
+    passed.ReportReady();
+}
+else
+{
+    SystemdNotify.Send("READY=1");
+}
+
+// SIGHUP: a new binary takes the sockets; this one hands over and drains. A stop signal: drain.
+while (await Task.WhenAny(signals.Stopping, swap.Requested) != signals.Stopping)
+{
+    if (await swap.StartAsync([.. server.Transport.Listeners.Select(listener => listener.Descriptor)], signals.Stopping) is int newServer)
+    {
+        SystemdNotify.HandOver(newServer);
+        await server.HandOverAsync(options.Limits);
+        return 0;
+    }
+}
+
+SystemdNotify.Send("STOPPING=1");
 await server.DrainAsync(options.DrainDelay, options.Limits);
 return 0;

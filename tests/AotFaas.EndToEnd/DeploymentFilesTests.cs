@@ -80,7 +80,10 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         string[] command = service["ExecStart"].Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
         Assert.Equal("/usr/local/bin/aotfaas", command[0]);
-        Assert.Contains("--urls", command);
+
+        // Where to listen is aotfaas.socket's business (socket activation), not the command line's.
+        Assert.DoesNotContain("--urls", command);
+        Assert.DoesNotContain("--port", command);
 
         // --help after the unit's flags: the binary parses them all (a bad one exits 2) and starts nothing.
         var start = new System.Diagnostics.ProcessStartInfo(binary.Path) { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -147,8 +150,90 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    /// <summary>The [Service] section's settings (the last one of a name wins, as in systemd).</summary>
-    private static Dictionary<string, string> SystemdService(string unit)
+    [Fact]
+    public async Task The_socket_unit_and_the_service_verify_serve_under_socket_activation_and_a_reload_swaps_the_binary()
+    {
+        // systemd-analyze checks both units as systemd would load them; the binary's path is this suite's.
+        string folder = Directory.CreateTempSubdirectory("aotfaas-units-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "aotfaas.socket"), Read("aotfaas.socket"));
+            File.WriteAllText(Path.Combine(folder, "aotfaas.service"), Read("aotfaas.service").Replace("/usr/local/bin/aotfaas", binary.Path, StringComparison.Ordinal));
+            (int verified, string verifyOutput) = Repo.Run("systemd-analyze", ["verify", Path.Combine(folder, "aotfaas.socket"), Path.Combine(folder, "aotfaas.service")], TimeSpan.FromSeconds(60));
+            Assert.True(verified == 0, "systemd-analyze verify:\n" + verifyOutput);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        Dictionary<string, string> service = SystemdService(Read("aotfaas.service"));
+        Dictionary<string, string> unit = SystemdService(Read("aotfaas.service"), "[Unit]");
+        Dictionary<string, string> socket = SystemdService(Read("aotfaas.socket"), "[Socket]");
+        Assert.Equal("aotfaas.socket", unit["Requires"]);
+        Assert.Equal("notify", service["Type"]);
+        Assert.Equal("main", service["NotifyAccess"]);
+        Assert.Matches("^[0-9]+$", socket["ListenStream"]);
+
+        // The unit's command line, with the socket systemd would pass (here on a free loopback port) and its
+        // notification socket: it serves the passed socket, says READY=1, and ExecReload swaps it for the binary at
+        // its path, which systemd then follows as the main process.
+        string notifyPath = Path.Combine(Path.GetTempPath(), $"aotfaas-notify-{Guid.NewGuid():N}");
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(notifyPath));
+        int port = RunningServer.FreePort();
+        string[] command = service["ExecStart"].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        await using RunningServer server = await RunningServer.StartAsync(
+            "systemd-socket-activate",
+            port,
+            ["-l", $"127.0.0.1:{port}", "-E", $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}", "-E", $"NOTIFY_SOCKET={notifyPath}", binary.Path, .. command[1..]]);
+        try
+        {
+            using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("socket-activated")))
+            {
+                Assert.Equal("socket-activated", await response.Content.ReadAsStringAsync());
+            }
+
+            Assert.Equal("READY=1", await ReceiveAsync(notify));
+            Assert.Equal(0, RunReload(service["ExecReload"], server.ProcessId));
+            string handedOver = await ReceiveAsync(notify);
+            Match mainPid = Regex.Match(handedOver, "^MAINPID=([0-9]+)\nREADY=1$");
+            Assert.True(mainPid.Success, "after ExecReload: " + handedOver);
+            int newPid = int.Parse(mainPid.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.NotEqual(server.ProcessId, newPid);
+            using (var fresh = new HttpClient { BaseAddress = server.Address })
+            using (HttpResponseMessage response = await fresh.PostAsync("/function/cat", new StringContent("reloaded")))
+            {
+                Assert.Equal("reloaded", await response.Content.ReadAsStringAsync());
+            }
+
+            _ = RunReload("/bin/kill -TERM $MAINPID", newPid);
+            Assert.True(await ProcessInfo.IsGoneAsync(newPid), "the new main process did not stop");
+        }
+        finally
+        {
+            File.Delete(notifyPath);
+        }
+    }
+
+    /// <summary>Runs a unit's Exec line, a plain command with <c>$MAINPID</c>, as systemd would.</summary>
+    private static int RunReload(string line, int mainPid)
+    {
+        string[] words = line.Replace("$MAINPID", mainPid.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return Repo.Run(words[0], words[1..], TimeSpan.FromSeconds(30)).ExitCode;
+    }
+
+    private static async Task<string> ReceiveAsync(System.Net.Sockets.Socket socket)
+    {
+        byte[] buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        int length = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    /// <summary>A section's settings, [Service] unless said (the last one of a name wins, as in systemd).</summary>
+    private static Dictionary<string, string> SystemdService(string unit, string wanted = "[Service]")
     {
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         string section = "";
@@ -164,7 +249,7 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
             {
                 section = line;
             }
-            else if (section == "[Service]" && line.IndexOf('=', StringComparison.Ordinal) is int equals and > 0)
+            else if (section == wanted && line.IndexOf('=', StringComparison.Ordinal) is int equals and > 0)
             {
                 settings[line[..equals]] = line[(equals + 1)..];
             }

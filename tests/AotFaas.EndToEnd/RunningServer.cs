@@ -28,6 +28,9 @@ public sealed class RunningServer : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    /// <summary>The exit code once the process has exited (while a server it handed its sockets to may still hold its output); else null.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
     /// <summary>What the server printed so far.</summary>
     public string Output
     {

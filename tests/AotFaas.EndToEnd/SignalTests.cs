@@ -5,7 +5,7 @@ namespace AotFaas.EndToEnd;
 
 /// <summary>
 /// No signal an operator or a supervisor sends by habit ends the server without a drain: SIGQUIT, SIGPWR and
-/// SIGRTMIN+3 drain like SIGTERM; SIGHUP, SIGUSR1, SIGUSR2, SIGALRM and the unused timer and I/O signals are
+/// SIGRTMIN+3 drain like SIGTERM; SIGUSR1, SIGUSR2, SIGALRM and the unused timer and I/O signals are
 /// logged and ignored. SIGKILL cannot be caught:
 /// in a PID namespace (a container) the server's death takes its runs with it.
 /// </summary>
@@ -24,7 +24,6 @@ public sealed partial class SignalTests(PublishedBinary binary)
     }
 
     [Theory]
-    [InlineData(1, "SIGHUP: reload is not supported yet: ignored")]
     [InlineData(10, "SIGUSR1: not used by this server: ignored")]
     [InlineData(12, "SIGUSR2: not used by this server: ignored")]
     [InlineData(14, "SIGALRM: not used by this server: ignored")]

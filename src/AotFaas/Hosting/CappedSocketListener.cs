@@ -22,9 +22,17 @@ public sealed class CappedSocketListener : IConnectionListener
     private readonly SocketConnectionContextFactory _connections;
     private readonly CancellationTokenSource _unbound = new();
 
-    private CappedSocketListener(Socket socket, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    /// <summary>
+    /// The socket is shared with another process (passed in, or handed to a new binary): it is never disposed here,
+    /// only closed with the process. Disposing a socket whose accept was just cancelled may disconnect it (the
+    /// runtime's way of unblocking a pending call), which would stop the listener for every process that holds it.
+    /// </summary>
+    private volatile bool _shared;
+
+    private CappedSocketListener(Socket socket, bool shared, CappedSocketTransport transport, ILoggerFactory loggerFactory)
     {
         _socket = socket;
+        _shared = shared;
         _transport = transport;
         _connections = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
         EndPoint = socket.LocalEndPoint!;
@@ -53,7 +61,7 @@ public sealed class CappedSocketListener : IConnectionListener
         try
         {
             socket.Listen(Backlog);
-            return new CappedSocketListener(socket, transport, loggerFactory);
+            return new CappedSocketListener(socket, endpoint is FileHandleEndPoint, transport, loggerFactory);
         }
         catch
         {
@@ -129,20 +137,41 @@ public sealed class CappedSocketListener : IConnectionListener
         }
     }
 
+    /// <summary>The listening socket's descriptor, to pass to a new binary.</summary>
+    public int Descriptor => (int)_socket.Handle;
+
+    /// <summary>
+    /// Stops accepting and leaves the socket to the process it was passed to: a pending <see cref="AcceptAsync"/>
+    /// returns null, which ends Kestrel's accept loop for it; connections already accepted go on.
+    /// </summary>
+    public void Release()
+    {
+        _shared = true;
+        _unbound.Cancel();
+    }
+
     /// <summary>Stops accepting: a pending <see cref="AcceptAsync"/> returns null.</summary>
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
     {
         _unbound.Cancel();
-        _socket.Dispose();
+        CloseUnlessShared();
         return default;
     }
 
     public ValueTask DisposeAsync()
     {
         _unbound.Cancel();
-        _socket.Dispose();
+        CloseUnlessShared();
         _connections.Dispose();
         _unbound.Dispose();
         return default;
+    }
+
+    private void CloseUnlessShared()
+    {
+        if (!_shared)
+        {
+            _socket.Dispose();
+        }
     }
 }

@@ -13,6 +13,7 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
 {
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
+    private readonly List<CappedSocketListener> _listeners = [];
 
     /// <param name="cap">Open connections across every listener this transport binds.</param>
     /// <param name="loggerFactory">Where the warnings go.</param>
@@ -34,9 +35,38 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
     /// <summary>Logged when <c>accept</c> fails for want of descriptors or buffers.</summary>
     internal RateLimitedWarning OutOfDescriptors { get; }
 
+    /// <summary>The listeners bound so far, in the order they were bound.</summary>
+    public IReadOnlyList<CappedSocketListener> Listeners
+    {
+        get
+        {
+            lock (_listeners)
+            {
+                return [.. _listeners];
+            }
+        }
+    }
+
     /// <inheritdoc/>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
-        => new(CappedSocketListener.Bind(endpoint, this, _loggerFactory));
+    {
+        CappedSocketListener listener = CappedSocketListener.Bind(endpoint, this, _loggerFactory);
+        lock (_listeners)
+        {
+            _listeners.Add(listener);
+        }
+
+        return new(listener);
+    }
+
+    /// <summary>Stops every listener accepting and leaves the sockets to the new binary they were passed to.</summary>
+    public void Release()
+    {
+        foreach (CappedSocketListener listener in Listeners)
+        {
+            listener.Release();
+        }
+    }
 
     /// <inheritdoc/>
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint;

@@ -30,6 +30,9 @@ public sealed class ConnectionCap(int max)
         return (int)Math.Clamp(cap, 1, 1_000_000);
     }
 
+    /// <summary>The connections open now.</summary>
+    public int Open => Max - _free.CurrentCount;
+
     /// <summary>Takes a place without waiting; false at the cap.</summary>
     public bool TryTake() => _free.Wait(0);
 

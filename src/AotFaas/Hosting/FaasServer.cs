@@ -25,6 +25,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly FaasMetrics? _metrics;
     private readonly PrometheusExporter? _exporter;
     private readonly ILogger _log;
+    private readonly bool _passedSockets;
 
     /// <param name="options">Where to listen, the run limits, the operations endpoints.</param>
     /// <param name="functions">Every function (the generated <c>FunctionTable.All</c>).</param>
@@ -54,11 +55,23 @@ public sealed class FaasServer : IAsyncDisposable
             Transport,
             loggerFactory);
 
-        // Kestrel parses and binds these itself: http://host:port, http://*:port, http://localhost:port, [::1].
-        ICollection<string> addresses = _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses;
-        foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        _passedSockets = options.ListenDescriptors.Count > 0;
+        if (_passedSockets)
         {
-            addresses.Add(url);
+            // Sockets passed in (systemd, or the server this one replaces): served instead of binding the URLs.
+            foreach (int fd in options.ListenDescriptors)
+            {
+                kestrelOptions.ListenHandle((ulong)fd);
+            }
+        }
+        else
+        {
+            // Kestrel parses and binds these itself: http://host:port, http://*:port, http://localhost:port, [::1].
+            ICollection<string> addresses = _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses;
+            foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                addresses.Add(url);
+            }
         }
 
         _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment, invokers);
@@ -117,7 +130,9 @@ public sealed class FaasServer : IAsyncDisposable
     }
 
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>
-    public IReadOnlyList<string> Urls => [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
+    public IReadOnlyList<string> Urls => _passedSockets
+        ? [.. Transport.Listeners.Select(static listener => $"http://{listener.EndPoint} (passed in as descriptor {listener.Descriptor})")]
+        : [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
 
     /// <summary>Binds and starts accepting; from now on, whatever a run leaves behind is the server's to end (see <see cref="OrphanReaper"/>).</summary>
     /// <exception cref="IOException">An address could not be bound (e.g. the port is taken).</exception>
@@ -164,6 +179,33 @@ public sealed class FaasServer : IAsyncDisposable
 
         LiveRuns.SignalAll(Signals.SIGKILL);
         _log.LogInformation("Stopped");
+    }
+
+    /// <summary>
+    /// After a new binary took the listening sockets (SIGHUP), how long open connections get to close by themselves
+    /// (each response now asks its client to) before the drain closes the idle ones: a client in the middle of a
+    /// request loop moves to the new server after its next response instead of finding its connection closed.
+    /// </summary>
+    public static readonly TimeSpan HandOverGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// After a new binary took the listening sockets (SIGHUP): stops accepting, without closing the sockets, asks
+    /// every client to close its connection after its next response, gives them <see cref="HandOverGrace"/>, then
+    /// drains as on SIGTERM (with no <c>--drain-delay</c>: the new server already serves): runs in flight have
+    /// <c>--drain-timeout</c> to finish, and their responses end their connections.
+    /// </summary>
+    public async Task HandOverAsync(RunLimits limits)
+    {
+        Lifecycle.BeginHandOver();
+        Transport.Release();
+        _log.LogInformation("Handing over: no new connection; open ones close after their next response");
+        for (long deadline = Environment.TickCount64 + (long)Math.Min(HandOverGrace.TotalMilliseconds, limits.DrainTimeout.TotalMilliseconds);
+             Transport.Cap.Open > 0 && Environment.TickCount64 < deadline;)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        await DrainAsync(TimeSpan.Zero, limits).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

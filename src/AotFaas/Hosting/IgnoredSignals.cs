@@ -19,16 +19,15 @@ public static class IgnoredSignals
     private const int SIGIO = 29;
 
     /// <summary>
-    /// SIGHUP (a reload, once the server can reload), SIGUSR1, SIGUSR2, SIGALRM, and the timers' and I/O's signals
+    /// SIGUSR1, SIGUSR2, SIGALRM, and the timers' and I/O's signals
     /// that nothing in this server uses (SIGVTALRM, SIGPROF, SIGIO, SIGSTKFLT), whose default also ends a process.
     /// </summary>
     public static IReadOnlyList<PosixSignal> All { get; } =
-        [PosixSignal.SIGHUP, (PosixSignal)SIGUSR1, (PosixSignal)SIGUSR2, (PosixSignal)SIGALRM, (PosixSignal)SIGVTALRM, (PosixSignal)SIGPROF, (PosixSignal)SIGIO, (PosixSignal)SIGSTKFLT];
+        [(PosixSignal)SIGUSR1, (PosixSignal)SIGUSR2, (PosixSignal)SIGALRM, (PosixSignal)SIGVTALRM, (PosixSignal)SIGPROF, (PosixSignal)SIGIO, (PosixSignal)SIGSTKFLT];
 
     /// <summary>The warning logged when <paramref name="signal"/> arrives.</summary>
     public static string Message(PosixSignal signal) => signal switch
     {
-        PosixSignal.SIGHUP => "SIGHUP: reload is not supported yet: ignored",
         (PosixSignal)SIGUSR1 => "SIGUSR1: not used by this server: ignored",
         (PosixSignal)SIGUSR2 => "SIGUSR2: not used by this server: ignored",
         (PosixSignal)SIGALRM => "SIGALRM: not used by this server: ignored",

@@ -36,6 +36,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     /// <summary><c>--max-connections</c>: open connections at once; null for the default derived from the descriptor limit (<see cref="ConnectionCap.DefaultFor"/>).</summary>
     public int? MaxConnections { get; init; }
 
+    /// <summary>
+    /// Listening sockets passed in (<see cref="InheritedSockets"/>: systemd's socket activation, or the binary this one
+    /// replaced on SIGHUP); when there are any, they are served and <see cref="Urls"/> is not bound.
+    /// </summary>
+    public IReadOnlyList<int> ListenDescriptors { get; init; } = [];
+
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 3000;
 

@@ -6,17 +6,32 @@ namespace AotFaas.Hosting;
 /// <summary>
 /// What the signals an operator or a supervisor sends do: SIGTERM, SIGINT, SIGQUIT (nginx's graceful stop),
 /// SIGPWR (LXC's halt) and SIGRTMIN+3 (the halt of systemd, and of images that run it) complete
-/// <see cref="Stopping"/>, and the server drains; a second one of them ends every run at once. SIGHUP,
-/// SIGUSR1, SIGUSR2, SIGALRM and a few more whose default action would end the server with no drain are
-/// logged and ignored (<see cref="IgnoredSignals"/>).
+/// <see cref="Stopping"/>, and the server drains; a second one of them ends every run at once. SIGHUP asks for a
+/// binary swap (<see cref="BinarySwap"/>). SIGUSR1, SIGUSR2, SIGALRM and a few more whose default action would end
+/// the server with no drain are logged and ignored (<see cref="IgnoredSignals"/>).
 /// </summary>
 public sealed class ShutdownSignals : IDisposable
 {
     private readonly TaskCompletionSource _stopping = new();
     private readonly List<PosixSignalRegistration> _registrations = [];
 
-    public ShutdownSignals(ILogger log)
+    /// <param name="log">Where ignored signals are logged.</param>
+    /// <param name="hangUp">Called on SIGHUP, with whether the server is stopping already; null to log and ignore it.</param>
+    public ShutdownSignals(ILogger log, Action<bool>? hangUp = null)
     {
+        _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            if (hangUp is null)
+            {
+                log.LogWarning("SIGHUP: ignored");
+            }
+            else
+            {
+                hangUp(_stopping.Task.IsCompleted);
+            }
+        }));
+
         foreach (PosixSignal signal in IgnoredSignals.All)
         {
             _registrations.Add(PosixSignalRegistration.Create(signal, context =>

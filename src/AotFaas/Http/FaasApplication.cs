@@ -28,6 +28,12 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
     public Task ProcessRequestAsync(HttpContext context)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (operations.Lifecycle.IsHandingOver)
+        {
+            // Kestrel closes the connection after this response; the client's next one reaches the new server.
+            context.Response.Headers.Connection = "close";
+        }
+
         Task handled;
         try
         {

@@ -29,6 +29,17 @@ internal static unsafe partial class LibC
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
     public const int F_SETPIPE_SZ = 1031;
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int FD_CLOEXEC = 1;
+
+    /// <summary>fcntl: the lowest free descriptor at or above the argument, close-on-exec.</summary>
+    public const int F_DUPFD_CLOEXEC = 1030;
+
+    public const int SOL_SOCKET = 1;
+    public const int SO_TYPE = 3;
+    public const int SO_ACCEPTCONN = 30;
+    public const int SOCK_STREAM = 1;
 
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -183,6 +194,12 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int kill(int pid, int signal);
+
+    [LibraryImport(Library)]
+    public static partial int getppid();
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int getsockopt(int fd, int level, int name, int* value, int* length);
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial long syscall(long number, long arg1, long arg2);

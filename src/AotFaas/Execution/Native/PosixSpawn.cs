@@ -54,7 +54,7 @@ internal static class PosixSpawn
             Check(LibC.posix_spawn_file_actions_adddup2(actions, stdin, 0), executable);
             Check(LibC.posix_spawn_file_actions_adddup2(actions, stdout, 1), executable);
             Check(LibC.posix_spawn_file_actions_adddup2(actions, stderr, 2), executable);
-            CloseFrom.AddTo(actions);
+            CloseFrom.AddTo(actions, 3);
             if (workDir is not null)
             {
                 Check(LibC.posix_spawn_file_actions_addchdir_np(actions, workDir), executable);
@@ -80,6 +80,73 @@ internal static class PosixSpawn
         }
     }
 
+    /// <summary>
+    /// Starts <paramref name="path"/> as this process's sibling in spirit: same session and process group, same
+    /// standard streams and working directory, signals it inherits as ignored still ignored (a server started in
+    /// the background keeps SIGINT ignored), an empty signal mask, and <paramref name="passed"/> as its
+    /// descriptors 3, 4, ... in order; no other descriptor. Returns its pid.
+    /// </summary>
+    /// <exception cref="SpawnException">It could not be started.</exception>
+    public static unsafe int SpawnPassing(string path, IReadOnlyList<string> argv, ProcessEnvironment environment, IReadOnlyList<int> passed)
+    {
+        byte* attr = stackalloc byte[LibC.SpawnAttrSize];
+        byte* actions = stackalloc byte[LibC.FileActionsSize];
+        byte* mask = stackalloc byte[LibC.SigSetSize];
+        using var nativeArgv = new NativeStringArray([.. argv]);
+        int fileLength = Encoding.UTF8.GetByteCount(path);
+        byte* file = stackalloc byte[fileLength + 1];
+        Encoding.UTF8.GetBytes(path, new Span<byte>(file, fileLength));
+        file[fileLength] = 0;
+
+        // Copies above the target range first: dup2 onto 3, 4, ... must not overwrite a descriptor still to be
+        // passed, and dup2 of a descriptor onto its own number would keep its close-on-exec flag.
+        int firstFree = 3 + passed.Count;
+        var copies = new List<int>(passed.Count);
+        Check(LibC.posix_spawnattr_init(attr), path);
+        Check(LibC.posix_spawn_file_actions_init(actions), path);
+        try
+        {
+            foreach (int fd in passed)
+            {
+                int copy = LibC.fcntl(fd, LibC.F_DUPFD_CLOEXEC, firstFree);
+                if (copy < 0)
+                {
+                    throw new SpawnException(path, Marshal.GetLastPInvokeError());
+                }
+
+                copies.Add(copy);
+            }
+
+            LibC.sigemptyset(mask);
+            Check(LibC.posix_spawnattr_setsigmask(attr, mask), path);
+            Check(LibC.posix_spawnattr_setflags(attr, LibC.POSIX_SPAWN_SETSIGMASK), path);
+            for (int i = 0; i < copies.Count; i++)
+            {
+                Check(LibC.posix_spawn_file_actions_adddup2(actions, copies[i], 3 + i), path);
+            }
+
+            CloseFrom.AddTo(actions, firstFree);
+            int pid;
+            int error = LibC.posix_spawn(&pid, file, actions, attr, nativeArgv.Pointer, environment.Pointer);
+            if (error != 0)
+            {
+                throw new SpawnException(path, error);
+            }
+
+            return pid;
+        }
+        finally
+        {
+            foreach (int copy in copies)
+            {
+                LibC.close(copy);
+            }
+
+            LibC.posix_spawn_file_actions_destroy(actions);
+            LibC.posix_spawnattr_destroy(attr);
+        }
+    }
+
     /// <summary>Sets O_NONBLOCK on <paramref name="fd"/>.</summary>
     public static void SetNonBlocking(int fd)
     {
@@ -96,14 +163,14 @@ internal static class PosixSpawn
     }
 
     /// <summary>
-    /// Closes every descriptor above 2 in the child where the C library can (glibc 2.34+). Our own
+    /// Closes every descriptor from the given one on in the child where the C library can (glibc 2.34+). Our own
     /// descriptors are close-on-exec already; this also stops ones opened without that flag by native code.
     /// </summary>
     private static unsafe class CloseFrom
     {
         private static bool s_unavailable;
 
-        public static void AddTo(byte* actions)
+        public static void AddTo(byte* actions, int first)
         {
             if (s_unavailable)
             {
@@ -112,7 +179,7 @@ internal static class PosixSpawn
 
             try
             {
-                LibC.posix_spawn_file_actions_addclosefrom_np(actions, 3);
+                LibC.posix_spawn_file_actions_addclosefrom_np(actions, first);
             }
             catch (EntryPointNotFoundException)
             {

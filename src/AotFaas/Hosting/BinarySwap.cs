@@ -1,0 +1,230 @@
+using System.Collections;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using AotFaas.Execution;
+using AotFaas.Execution.Native;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// SIGHUP: the binary at the path this server was started from (<c>publish.sh</c> renames a new one into place) is
+/// started with the same arguments and handed the listening sockets (<see cref="InheritedSockets"/>). Once it says it
+/// serves, this server stops accepting and drains (<see cref="FaasServer.HandOverAsync"/>); the kernel queue of each
+/// socket is shared, so no connection is refused in between. A new binary that exits, or is not serving within
+/// <see cref="ReadyTimeout"/>, leaves this server serving, with the reason logged; its own lines (why it refused to
+/// start) go to the same output as this server's.
+/// </summary>
+public sealed class BinarySwap
+{
+    /// <summary>How long a new binary may take to serve (the server starts in milliseconds).</summary>
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly string _path;
+    private readonly IReadOnlyList<string> _arguments;
+    private readonly ILogger _log;
+    private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _busy;
+
+    /// <param name="path">The binary to start: the path this one was started from.</param>
+    /// <param name="arguments">This server's arguments, given to the new one as they are.</param>
+    /// <param name="log">Where the swap is logged.</param>
+    public BinarySwap(string path, IReadOnlyList<string> arguments, ILogger log)
+    {
+        _path = path;
+        _arguments = arguments;
+        _log = log;
+    }
+
+    /// <summary>Completes when a SIGHUP asks for a swap.</summary>
+    public Task Requested => _requested.Task;
+
+    /// <summary>
+    /// The path this process was started from, as the command line named it (a symbolic link stays a link, so that
+    /// switching the link switches the binary); read at start-up, before a new binary can be renamed over it.
+    /// </summary>
+    public static string StartPath()
+    {
+        string[] commandLine = Environment.GetCommandLineArgs();
+        string? first = commandLine.Length > 0 ? commandLine[0] : null;
+        if (first is not null && first.Contains('/', StringComparison.Ordinal))
+        {
+            return Path.GetFullPath(first);
+        }
+
+        string? own = Environment.ProcessPath;
+        if (first is not null)
+        {
+            // Found on PATH by whoever started it.
+            foreach (string folder in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string candidate = Path.Combine(folder, first);
+                if (File.Exists(candidate))
+                {
+                    return Path.GetFullPath(candidate);
+                }
+            }
+        }
+
+        return own ?? first ?? "aotfaas";
+    }
+
+    /// <summary>On SIGHUP: asks for a swap, unless one is under way, the server is stopping, or it is PID 1.</summary>
+    public void OnHangUp(bool stopping)
+    {
+        if (Environment.ProcessId == 1)
+        {
+            _log.LogWarning("SIGHUP: this server is PID 1 (a container's init), and the container would end with it: no swap; restart the container to run a new binary");
+        }
+        else if (stopping)
+        {
+            _log.LogWarning("SIGHUP: the server is stopping: ignored");
+        }
+        else if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            _log.LogWarning("SIGHUP: a swap is already under way: ignored");
+        }
+        else
+        {
+            _requested.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Starts the new binary with <paramref name="sockets"/> and waits until it serves; its pid, or null when it did
+    /// not come up (logged; the next SIGHUP may try again). <paramref name="stopping"/> abandons the attempt.
+    /// </summary>
+    public async Task<int?> StartAsync(IReadOnlyList<int> sockets, Task stopping)
+    {
+        try
+        {
+            int? pid = await TryStartAsync(sockets, stopping).ConfigureAwait(false);
+            if (pid is not null)
+            {
+                return pid;
+            }
+        }
+        catch (SpawnException e)
+        {
+            _log.LogError("SIGHUP: {Reason}; this server goes on serving", e.Message);
+        }
+
+        _requested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _busy, 0);
+        return null;
+    }
+
+    private async Task<int?> TryStartAsync(IReadOnlyList<int> sockets, Task stopping)
+    {
+        int readEnd;
+        int writeEnd;
+        unsafe
+        {
+            int* ends = stackalloc int[2];
+            if (LibC.pipe2(ends, LibC.O_CLOEXEC) != 0)
+            {
+                _log.LogError("SIGHUP: no pipe for the new binary's readiness: {Reason}; this server goes on serving", Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+                return null;
+            }
+
+            readEnd = ends[0];
+            writeEnd = ends[1];
+        }
+
+        int pid;
+        var reader = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(readEnd, ownsHandle: true), FileAccess.Read, 1);
+        await using (reader.ConfigureAwait(false))
+        {
+            try
+            {
+                using ProcessEnvironment environment = EnvironmentFor(sockets.Count);
+                pid = PosixSpawn.SpawnPassing(_path, [_path, .. _arguments], environment, [.. sockets, writeEnd]);
+            }
+            finally
+            {
+                LibC.close(writeEnd);
+            }
+
+            _log.LogInformation("SIGHUP: started {Path} (pid {Pid}) with the {Count} listening socket(s); waiting for it to serve", _path, pid, sockets.Count);
+
+            // Ends with its READY line, or at end of file: it exited (or closed the pipe) without serving.
+            Task<string> ready = Task.Run(() => ReadToReady(reader));
+            Task first = await Task.WhenAny(ready, Task.Delay(ReadyTimeout), stopping).ConfigureAwait(false);
+            if (first == ready && (await ready.ConfigureAwait(false)).Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
+            {
+                _log.LogInformation("SIGHUP: pid {Pid} serves; this server stops accepting, lets its connections close and drains", pid);
+                return pid;
+            }
+
+            string why = first == ready ? "it exited before it served" : first == stopping ? "this server is stopping" : $"it did not serve within {ReadyTimeout.TotalSeconds} s";
+            LibC.kill(pid, LibC.SIGKILL);
+            await ready.ConfigureAwait(false);
+            _log.LogError("SIGHUP: the new binary did not take over ({Why}; {Status}); this server goes on serving", why, await ReapAsync(pid).ConfigureAwait(false));
+            return null;
+        }
+    }
+
+    /// <summary>This server's environment without the hand-over variables it was given, plus those of this hand-over.</summary>
+    private static ProcessEnvironment EnvironmentFor(int socketCount)
+    {
+        string[] handOver = [InheritedSockets.ListenFds, InheritedSockets.ListenPid, InheritedSockets.ListenFdNames, InheritedSockets.SwapFrom, InheritedSockets.SwapReadyFd];
+        var variables = new List<KeyValuePair<string, string>>
+        {
+            new(InheritedSockets.ListenFds, socketCount.ToString(CultureInfo.InvariantCulture)),
+            new(InheritedSockets.SwapFrom, Environment.ProcessId.ToString(CultureInfo.InvariantCulture)),
+            new(InheritedSockets.SwapReadyFd, (InheritedSockets.First + socketCount).ToString(CultureInfo.InvariantCulture)),
+        };
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)entry.Key;
+            if (Array.IndexOf(handOver, name) < 0)
+            {
+                variables.Add(new KeyValuePair<string, string>(name, (string?)entry.Value ?? string.Empty));
+            }
+        }
+
+        return new ProcessEnvironment(variables);
+    }
+
+    private static string ReadToReady(FileStream reader)
+    {
+        var text = new StringBuilder();
+        byte[] buffer = new byte[64];
+        int read;
+        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            text.Append(Encoding.UTF8.GetString(buffer, 0, read));
+            if (text.ToString().Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
+            {
+                break;
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Reaps the new binary that did not take over (it exited, or was just killed) and says how it ended.</summary>
+    private static async Task<string> ReapAsync(int pid)
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            if (TryReap(pid) is string ended)
+            {
+                return ended;
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        return "it has not exited yet";
+    }
+
+    private static unsafe string? TryReap(int pid)
+    {
+        int status = 0;
+        int result = LibC.waitpid(pid, &status, LibC.WNOHANG);
+        return result == pid ? ExitStatus.FromWaitStatus(status).ToString()
+            : result < 0 ? "its exit status is unknown"
+            : null;
+    }
+}

@@ -1,0 +1,297 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace AotFaas.EndToEnd;
+
+/// <summary>
+/// SIGHUP swaps the binary in place: the binary now at the server's path starts with the same arguments and the
+/// listening sockets, and the old server stops accepting and drains. The same hand-over takes sockets from systemd
+/// (<c>LISTEN_FDS</c>, here from systemd's own <c>systemd-socket-activate</c>) and tells systemd about readiness and
+/// the new main pid (<c>NOTIFY_SOCKET</c>).
+/// </summary>
+[Collection(nameof(PublishedBinary))]
+public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) : IClassFixture<NextBinary>
+{
+    private const int SIGHUP = 1;
+    private const int SIGTERM = 15;
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
+    [GeneratedRegex(@"SIGHUP: pid (\d+) serves")]
+    private static partial Regex Served();
+
+    [Fact]
+    public async Task A_SIGHUP_under_load_swaps_in_the_published_binary_with_no_failed_request()
+    {
+        string wrk = Tool("wrk");
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+        await using RunningServer old = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"], NextBinary.Environment);
+        using (HttpResponseMessage before = await old.Client.PostAsync("/function/version", new StringContent(string.Empty)))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+        }
+
+        using Process load = Process.Start(new ProcessStartInfo(wrk, ["-t2", "-c16", "-d6s", "-s", Path.Combine(Repo.Root, "bench", "post-1k.lua"), $"http://127.0.0.1:{port}/function/cat"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        Task<string> loadOutput = load.StandardOutput.ReadToEndAsync();
+        Task<string> loadErrors = load.StandardError.ReadToEndAsync();
+        await Task.Delay(2000);
+
+        // A run in flight across the swap finishes on the old server.
+        Task<HttpResponseMessage> inFlight = old.Client.PostAsync("/function/slow", new StringContent(string.Empty));
+        Assert.True(await ProcessInfo.EventuallyAsync(() => ProcessInfo.Children(old.ProcessId).Length > 0), "the slow run never started");
+        folder.Install(next.Path);
+        Assert.Equal(0, Kill(old.ProcessId, SIGHUP));
+        int newPid = await NewServerAsync(old);
+        try
+        {
+            await load.WaitForExitAsync();
+            string report = await loadOutput + await loadErrors;
+            Assert.Contains("requests in", report, StringComparison.Ordinal);
+            Assert.DoesNotContain("Socket errors", report, StringComparison.Ordinal);
+            Assert.DoesNotContain("Non-2xx", report, StringComparison.Ordinal);
+
+            using HttpResponseMessage slow = await inFlight;
+            Assert.Equal(HttpStatusCode.OK, slow.StatusCode);
+            // A new connection (the client's idle one may still reach the old server once, which closes it after).
+            using var client = new HttpClient { BaseAddress = old.Address };
+            using HttpResponseMessage version = await client.PostAsync("/function/version", new StringContent(string.Empty));
+            Assert.Equal("next\n", await version.Content.ReadAsStringAsync());
+            Assert.True(await ProcessInfo.EventuallyAsync(() => old.ExitCode is not null), "the old server did not exit after its drain:\n" + old.Output);
+            Assert.Equal(0, old.ExitCode);
+            Assert.Contains("Handing over: no new connection", old.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(newPid);
+        }
+    }
+
+    [Fact]
+    public async Task A_new_binary_that_cannot_start_leaves_the_old_one_serving_with_the_reason_logged()
+    {
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+
+        // The new binary has a function whose secret this environment lacks: it refuses to start.
+        await using RunningServer server = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"]);
+        folder.Install(next.Path);
+
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+
+        Assert.True(await server.WaitForOutputAsync("this server goes on serving"), server.Output);
+        Assert.Contains("E2E_NEXT_TOKEN is not set", server.Output, StringComparison.Ordinal);
+        Assert.Contains("SIGHUP: the new binary did not take over (it exited before it served; exit code 1)", server.Output, StringComparison.Ordinal);
+        Assert.Empty(ProcessInfo.Children(server.ProcessId));
+        using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("still the old one")))
+        {
+            Assert.Equal("still the old one", await response.Content.ReadAsStringAsync());
+        }
+
+        // Not stuck: the next SIGHUP tries again, here with a binary that starts.
+        folder.Install(binary.Path);
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+        int newPid = await NewServerAsync(server);
+        try
+        {
+            using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("the new one"));
+            Assert.Equal("the new one", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            await StopAsync(newPid);
+        }
+    }
+
+    [Fact]
+    public async Task Systemd_socket_activation_serves_the_passed_socket_which_functions_never_get_and_a_swap_keeps_it()
+    {
+        string activate = Tool("systemd-socket-activate");
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+
+        // systemd-socket-activate listens, then execs the server with the socket as descriptor 3 and LISTEN_FDS/LISTEN_PID set.
+        await using RunningServer server = await RunningServer.StartAsync(activate, port, ["-l", $"127.0.0.1:{port}", "-E", $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}", folder.Binary]);
+
+        using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("activated")))
+        {
+            Assert.Equal("activated", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Contains("Serving the 1 listening socket(s) passed by systemd", server.Output, StringComparison.Ordinal);
+        Assert.Contains($"Now listening on: http://127.0.0.1:{port} (passed in as descriptor 3)", server.Output, StringComparison.Ordinal);
+        using (HttpResponseMessage response = await server.Client.PostAsync("/function/sockets", new StringContent(string.Empty)))
+        {
+            string descriptors = await response.Content.ReadAsStringAsync();
+            Assert.Contains("pipe:", descriptors, StringComparison.Ordinal);
+            Assert.DoesNotContain("socket:", descriptors, StringComparison.Ordinal);
+        }
+
+        // The old server drops its copy of systemd's socket when it exits; the new one still accepts on it.
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+        int newPid = await NewServerAsync(server);
+        try
+        {
+            Assert.True(await ProcessInfo.EventuallyAsync(() => server.ExitCode is not null), "the old server did not exit:\n" + server.Output);
+            for (int i = 0; i < 5; i++)
+            {
+                using var client = new HttpClient { BaseAddress = server.Address };
+                using HttpResponseMessage response = await client.PostAsync("/function/cat", new StringContent($"after {i}"));
+                Assert.Equal($"after {i}", await response.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            await StopAsync(newPid);
+        }
+    }
+
+    [Fact]
+    public async Task Systemd_hears_ready_then_the_new_main_pid_after_a_swap_then_stopping()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"aotfaas-notify-{Guid.NewGuid():N}");
+        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        notify.Bind(new UnixDomainSocketEndPoint(path));
+        try
+        {
+            int port = RunningServer.FreePort();
+            await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path });
+
+            Assert.Equal("READY=1", await ReceiveAsync(notify));
+            Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+            int newPid = await NewServerAsync(server);
+            try
+            {
+                Assert.Equal($"MAINPID={newPid}\nREADY=1", await ReceiveAsync(notify));
+            }
+            finally
+            {
+                await StopAsync(newPid);
+            }
+
+            Assert.Equal("STOPPING=1", await ReceiveAsync(notify));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task A_server_started_with_SIGHUP_ignored_as_nohup_does_keeps_serving_and_does_not_swap()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(
+            "/bin/sh", port, ["-c", "trap '' HUP; exec \"$0\" \"$@\"", binary.Path, "--urls", $"http://127.0.0.1:{port}"]);
+
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+        await Task.Delay(500);
+
+        using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("still here"));
+        Assert.Equal("still here", await response.Content.ReadAsStringAsync());
+        Assert.DoesNotContain("SIGHUP", server.Output, StringComparison.Ordinal);
+        Assert.Empty(ProcessInfo.Children(server.ProcessId));
+    }
+
+    [RootFact("unshare --pid needs CAP_SYS_ADMIN")]
+    public async Task As_PID_1_a_SIGHUP_is_refused_because_the_container_would_end()
+    {
+        int port = RunningServer.FreePort();
+        await using RunningServer unshare = await RunningServer.StartAsync("unshare", port, ["--pid", "--fork", "--mount-proc", binary.Path, "--urls", $"http://127.0.0.1:{port}"]);
+        int serverPid = ProcessInfo.Children(unshare.ProcessId).Single();
+
+        Assert.Equal(0, Kill(serverPid, SIGHUP));
+
+        Assert.True(await unshare.WaitForOutputAsync("SIGHUP: this server is PID 1"), unshare.Output);
+        using HttpResponseMessage response = await unshare.Client.PostAsync("/function/cat", new StringContent("still PID 1"));
+        Assert.Equal("still PID 1", await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>The pid of the server that took over from <paramref name="old"/>, once it serves.</summary>
+    private static async Task<int> NewServerAsync(RunningServer old)
+    {
+        Assert.True(await ProcessInfo.EventuallyAsync(() => Served().IsMatch(old.Output)), "no new server took over:\n" + old.Output);
+        return int.Parse(Served().Match(old.Output).Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Stops a server that took over (it is nobody's child here) and waits until it is gone.</summary>
+    private static async Task StopAsync(int pid)
+    {
+        Kill(pid, SIGTERM);
+        Assert.True(await ProcessInfo.IsGoneAsync(pid), $"server {pid} did not stop");
+    }
+
+    private static async Task<string> ReceiveAsync(Socket socket)
+    {
+        byte[] buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        int length = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+        return Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    private static string Tool(string name)
+    {
+        string? found = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':')
+            .Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
+        Assert.True(found is not null, $"{name} is not installed (test.sh installs it: Debian package {(name == "wrk" ? "wrk" : "systemd")})");
+        return found!;
+    }
+
+    /// <summary>A folder of its own holding the server's binary, which <see cref="Install"/> replaces as publish.sh does: by a rename.</summary>
+    private sealed class ServerFolder : IDisposable
+    {
+        private readonly string _folder = Directory.CreateTempSubdirectory("aotfaas-swap-").FullName;
+
+        public ServerFolder(string binary)
+        {
+            Binary = Path.Combine(_folder, "aotfaas");
+            Install(binary);
+        }
+
+        public string Binary { get; }
+
+        public void Install(string binary)
+        {
+            string aside = Path.Combine(_folder, ".aotfaas.new");
+            File.Copy(binary, aside, overwrite: true);
+            File.Move(aside, Binary, overwrite: true);
+        }
+
+        public void Dispose() => Directory.Delete(_folder, recursive: true);
+    }
+}
+
+/// <summary>
+/// A second binary for the swap tests, published once from e2e.faas plus a <c>version</c> function and a function
+/// whose bearer secret (<c>E2E_NEXT_TOKEN</c>) must be set for it to start.
+/// </summary>
+public sealed class NextBinary
+{
+    public const string TokenVariable = "E2E_NEXT_TOKEN";
+
+    public NextBinary()
+    {
+        string output = System.IO.Path.Combine(Repo.Root, "artifacts", "e2e", "next");
+        Directory.CreateDirectory(output);
+        string manifest = System.IO.Path.Combine(Repo.Root, "artifacts", "e2e", "next.faas");
+        File.WriteAllText(manifest, File.ReadAllText(Repo.E2eManifest) + $"version: echo next\nguarded: echo guarded\n  auth: bearer ${TokenVariable}\n");
+        (int exitCode, string log) = Repo.Publish(manifest, "-o", output);
+        Assert.True(exitCode == 0, "publish.sh failed:\n" + log);
+        Path = System.IO.Path.Combine(output, "aotfaas");
+    }
+
+    /// <summary>What a server needs in its environment for this binary to start after a swap.</summary>
+    public static Dictionary<string, string> Environment => new() { [TokenVariable] = "e2e-next-token" };
+
+    public string Path { get; }
+}
