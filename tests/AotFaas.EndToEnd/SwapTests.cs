@@ -114,6 +114,41 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
     }
 
     [Fact]
+    public async Task A_new_binary_that_never_serves_is_killed_after_the_timeout_even_if_its_child_keeps_the_ready_pipe()
+    {
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"]);
+
+        // Not a server at all: it never says READY, and a process it leaves behind holds the ready pipe open.
+        string script = Path.Combine(Path.GetTempPath(), $"aotfaas-never-ready-{Guid.NewGuid():N}");
+        File.WriteAllText(script, "#!/bin/sh\n(exec sleep 30) &\nexec sleep 600\n");
+        Assert.Equal(0, Repo.Run("chmod", ["+x", script], TimeSpan.FromSeconds(10)).ExitCode);
+        try
+        {
+            folder.Install(script);
+            Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+
+            Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains("this server goes on serving", StringComparison.Ordinal), seconds: 20), server.Output);
+            Assert.Contains("SIGHUP: the new binary did not take over (it did not serve within 10 s; killed by SIGKILL)", server.Output, StringComparison.Ordinal);
+            using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("still serving"));
+            Assert.Equal("still serving", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            foreach (int left in ProcessInfo.Children(server.ProcessId))
+            {
+                Kill(left, 9);
+            }
+
+            File.Delete(script);
+        }
+
+        // The main loop is not stuck on the pipe: a stop signal still drains at once.
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
     public async Task Systemd_socket_activation_serves_the_passed_socket_which_functions_never_get_and_a_swap_keeps_it()
     {
         string activate = Tool("systemd-socket-activate");

@@ -132,8 +132,7 @@ public sealed class BinarySwap
         }
 
         int pid;
-        var reader = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(readEnd, ownsHandle: true), FileAccess.Read, 1);
-        await using (reader.ConfigureAwait(false))
+        try
         {
             try
             {
@@ -146,21 +145,76 @@ public sealed class BinarySwap
             }
 
             _log.LogInformation("SIGHUP: started {Path} (pid {Pid}) with the {Count} listening socket(s); waiting for it to serve", _path, pid, sockets.Count);
-
-            // Ends with its READY line, or at end of file: it exited (or closed the pipe) without serving.
-            Task<string> ready = Task.Run(() => ReadToReady(reader));
-            Task first = await Task.WhenAny(ready, Task.Delay(ReadyTimeout), stopping).ConfigureAwait(false);
-            if (first == ready && (await ready.ConfigureAwait(false)).Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
+            string? why = await WaitForReadyAsync(readEnd, stopping).ConfigureAwait(false);
+            if (why is null)
             {
                 _log.LogInformation("SIGHUP: pid {Pid} serves; this server stops accepting, lets its connections close and drains", pid);
                 return pid;
             }
 
-            string why = first == ready ? "it exited before it served" : first == stopping ? "this server is stopping" : $"it did not serve within {ReadyTimeout.TotalSeconds} s";
             LibC.kill(pid, LibC.SIGKILL);
-            await ready.ConfigureAwait(false);
             _log.LogError("SIGHUP: the new binary did not take over ({Why}; {Status}); this server goes on serving", why, await ReapAsync(pid).ConfigureAwait(false));
             return null;
+        }
+        finally
+        {
+            LibC.close(readEnd);
+        }
+    }
+
+    /// <summary>
+    /// Reads the ready pipe until the new binary's READY line (null), its end of file (it exited, or closed the pipe,
+    /// without serving), <see cref="ReadyTimeout"/> or <paramref name="stopping"/>. The pipe is polled, never read in a
+    /// blocking call, so nothing waits on it after this returns (a process the new binary started could hold it open).
+    /// </summary>
+    private static async Task<string?> WaitForReadyAsync(int readEnd, Task stopping)
+    {
+        PosixSpawn.SetNonBlocking(readEnd);
+        var received = new StringBuilder();
+        byte[] buffer = new byte[64];
+        for (long deadline = Environment.TickCount64 + (long)ReadyTimeout.TotalMilliseconds; ;)
+        {
+            int read = Read(readEnd, buffer);
+            if (read > 0)
+            {
+                received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                if (received.ToString().Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
+                {
+                    return null;
+                }
+            }
+            else if (read == 0)
+            {
+                return "it exited before it served";
+            }
+            else if (stopping.IsCompleted)
+            {
+                return "this server is stopping";
+            }
+            else if (Environment.TickCount64 > deadline)
+            {
+                return $"it did not serve within {ReadyTimeout.TotalSeconds} s";
+            }
+            else
+            {
+                await Task.Delay(10).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One non-blocking read: the bytes read, 0 at end of file, -1 when nothing is there yet.</summary>
+    private static unsafe int Read(int fd, byte[] buffer)
+    {
+        fixed (byte* bytes = buffer)
+        {
+            nint read;
+            do
+            {
+                read = LibC.read(fd, bytes, buffer.Length);
+            }
+            while (read < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR);
+
+            return read >= 0 ? (int)read : -1;
         }
     }
 
@@ -184,23 +238,6 @@ public sealed class BinarySwap
         }
 
         return new ProcessEnvironment(variables);
-    }
-
-    private static string ReadToReady(FileStream reader)
-    {
-        var text = new StringBuilder();
-        byte[] buffer = new byte[64];
-        int read;
-        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
-        {
-            text.Append(Encoding.UTF8.GetString(buffer, 0, read));
-            if (text.ToString().Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
-            {
-                break;
-            }
-        }
-
-        return text.ToString();
     }
 
     /// <summary>Reaps the new binary that did not take over (it exited, or was just killed) and says how it ended.</summary>
