@@ -30,9 +30,6 @@ if (options.ListFunctions)
     return 0;
 }
 
-// Read now: a SIGHUP starts the binary at this path, which publish.sh may rename a new one onto.
-string startPath = BinarySwap.StartPath();
-
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();
 
@@ -69,7 +66,7 @@ catch (InvalidOperationException e)
 
 await using FaasServer server = created;
 
-var swap = new BinarySwap(startPath, args, log);
+var swap = new BinarySwap(args, log);
 using var signals = new ShutdownSignals(log, swap.OnHangUp);
 
 // The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):

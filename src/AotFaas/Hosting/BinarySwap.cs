@@ -20,18 +20,16 @@ public sealed class BinarySwap
     /// <summary>How long a new binary may take to serve (the server starts in milliseconds).</summary>
     public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly string _path;
+    private readonly Lazy<string> _path = new(StartPath);
     private readonly IReadOnlyList<string> _arguments;
     private readonly ILogger _log;
     private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _busy;
 
-    /// <param name="path">The binary to start: the path this one was started from.</param>
     /// <param name="arguments">This server's arguments, given to the new one as they are.</param>
     /// <param name="log">Where the swap is logged.</param>
-    public BinarySwap(string path, IReadOnlyList<string> arguments, ILogger log)
+    public BinarySwap(IReadOnlyList<string> arguments, ILogger log)
     {
-        _path = path;
         _arguments = arguments;
         _log = log;
     }
@@ -40,8 +38,10 @@ public sealed class BinarySwap
     public Task Requested => _requested.Task;
 
     /// <summary>
-    /// The path this process was started from, as the command line named it (a symbolic link stays a link, so that
-    /// switching the link switches the binary); read at start-up, before a new binary can be renamed over it.
+    /// The path this process was started from, as its command line named it (a symbolic link stays a link, so that
+    /// re-pointing the link switches the binary): the first argument, against the working directory (which the server
+    /// never changes) when it holds a slash, else looked up on PATH as the shell did. Only when neither works, the
+    /// process's own file, whose path the kernel marks " (deleted)" once a new binary was renamed over it.
     /// </summary>
     public static string StartPath()
     {
@@ -52,10 +52,8 @@ public sealed class BinarySwap
             return Path.GetFullPath(first);
         }
 
-        string? own = Environment.ProcessPath;
         if (first is not null)
         {
-            // Found on PATH by whoever started it.
             foreach (string folder in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
             {
                 string candidate = Path.Combine(folder, first);
@@ -66,7 +64,9 @@ public sealed class BinarySwap
             }
         }
 
-        return own ?? first ?? "aotfaas";
+        const string Deleted = " (deleted)";
+        string own = Environment.ProcessPath ?? "aotfaas";
+        return own.EndsWith(Deleted, StringComparison.Ordinal) ? own[..^Deleted.Length] : own;
     }
 
     /// <summary>On SIGHUP: asks for a swap, unless one is under way, the server is stopping, or it is PID 1.</summary>
@@ -137,14 +137,14 @@ public sealed class BinarySwap
             try
             {
                 using ProcessEnvironment environment = EnvironmentFor(sockets.Count);
-                pid = PosixSpawn.SpawnPassing(_path, [_path, .. _arguments], environment, [.. sockets, writeEnd]);
+                pid = PosixSpawn.SpawnPassing(_path.Value, [_path.Value, .. _arguments], environment, [.. sockets, writeEnd]);
             }
             finally
             {
                 LibC.close(writeEnd);
             }
 
-            _log.LogInformation("SIGHUP: started {Path} (pid {Pid}) with the {Count} listening socket(s); waiting for it to serve", _path, pid, sockets.Count);
+            _log.LogInformation("SIGHUP: started {Path} (pid {Pid}) with the {Count} listening socket(s); waiting for it to serve", _path.Value, pid, sockets.Count);
             string? why = await WaitForReadyAsync(readEnd, stopping).ConfigureAwait(false);
             if (why is null)
             {

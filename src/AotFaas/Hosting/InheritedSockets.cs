@@ -51,6 +51,12 @@ public sealed class InheritedSockets
         string? listenPid = environment(ListenPid);
         string? swapFrom = environment(SwapFrom);
         string? readyFd = environment(SwapReadyFd);
+        if (count is null && listenPid is null && swapFrom is null && readyFd is null)
+        {
+            // The usual start: nothing passed, and nothing to remove (removing copies the whole environment first).
+            return null;
+        }
+
         foreach (string name in (string[])[ListenFds, ListenPid, ListenFdNames, SwapFrom, SwapReadyFd])
         {
             Environment.SetEnvironmentVariable(name, null);
