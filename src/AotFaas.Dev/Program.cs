@@ -61,6 +61,7 @@ if (first is not null && FunctionAuth.MissingSecrets(first.All, Environment.GetE
 }
 
 IReadOnlyList<Proc> functions = first?.All ?? [];
+bool servesNone = first is null;
 try
 {
     running = new FaasServer(options, functions, first?.Lookup ?? (static _ => null), DevInvokers.Create, loggerFactory);
@@ -94,7 +95,7 @@ foreach (string url in server.Urls)
     log.LogInformation("Now listening on: {Url}", url);
 }
 
-if (first is null)
+if (servesNone)
 {
     log.LogWarning("{Manifest} has errors (above): no function is served until it compiles; fix it and save", manifest);
 }
