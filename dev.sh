@@ -38,8 +38,9 @@ command -v dotnet >/dev/null 2>&1 || fail "the .NET SDK is not on PATH.
 # Built when missing or older than a source: every start and every reload after that runs no build. A stamp, not
 # 'dotnet build' each time: an up-to-date build still takes seconds (MSBuild evaluates and checks each project),
 # and the server itself starts in about one. The stamp's time is taken before the build, so a file saved during
-# it counts as newer. The lock keeps two first starts from building into the same folder at once; it is closed
-# before the server runs.
+# it counts as newer. The build goes to a folder beside artifacts/dev, renamed into place when done: a development
+# server still running from the old one keeps its files. The lock keeps two starts from building at once; it is
+# closed before the server runs.
 stale() {
   [ -f "$stamp" ] && [ -f "$dll" ] || return 0
   [ -n "$(find "$repo/src" "$repo/Directory.Build.props" "$repo/Directory.Packages.props" "$repo/global.json" \
@@ -52,26 +53,32 @@ if [ -n "$help" ]; then
 fi
 [ -f "$manifest" ] || fail "manifest '$manifest' not found"
 
-mkdir -p "$out"
+mkdir -p "$repo/artifacts"
 if stale; then
-  exec 9>"$out/.lock"
+  exec 9>"$repo/artifacts/dev.lock"
   command -v flock >/dev/null 2>&1 && flock 9
   if stale; then
     export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+    sdk_major="$(dotnet --version 2>/dev/null | cut -d. -f1)"
+    [ "${sdk_major:-0}" -ge 10 ] 2>/dev/null || fail "the .NET SDK is $(dotnet --version 2>/dev/null || echo unknown); AotFaas needs 10 or newer."
     echo "dev.sh: building the development server into artifacts/dev (first start, or src/ changed)" >&2
     started="$(date +%s%N)"
-    touch "$stamp.next"
+    rm -rf "$out.next" "$out.old"
+    mkdir -p "$out.next"
+    touch "$out.next/.built"
     log="$(mktemp)"
     # Intermediate files apart from the IDE/test build (obj/), as publish.sh keeps its own.
     if ! dotnet build "$repo/src/AotFaas.Dev/AotFaas.Dev.csproj" --nologo -v quiet -clp:NoSummary -c Release \
-        --artifacts-path "$repo/artifacts/dev-obj" -o "$out" \
+        --artifacts-path "$repo/artifacts/dev-obj" -o "$out.next" \
         ${AOTFAAS_NO_BUILD_SERVERS:+--disable-build-servers} >"$log" 2>&1; then
       cat "$log" >&2
-      rm -f "$log" "$stamp.next"
+      rm -rf "$log" "$out.next"
       fail "the development server did not build (see above)"
     fi
     rm -f "$log"
-    mv -f "$stamp.next" "$stamp"
+    [ ! -d "$out" ] || mv "$out" "$out.old"
+    mv "$out.next" "$out"
+    rm -rf "$out.old"
     printf 'dev.sh: built in %s s\n' "$(awk -v ns="$(( $(date +%s%N) - started ))" 'BEGIN { printf "%.1f", ns / 1e9 }')" >&2
   fi
   exec 9>&-
