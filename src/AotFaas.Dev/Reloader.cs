@@ -30,8 +30,21 @@ internal sealed class Reloader(ManifestLoader loader, TextWriter diagnostics, IL
         return loaded;
     }
 
-    /// <summary>Called on each save (never twice at once).</summary>
+    /// <summary>Called on each save (never twice at once); whatever goes wrong is logged, and the last good version keeps serving.</summary>
     public void Reload()
+    {
+        try
+        {
+            ReloadOnce();
+        }
+        catch (Exception e)
+        {
+            // A bug here must not end the server (this runs on a timer thread).
+            log.LogError(e, "Reloading {Manifest} failed; the last good version keeps serving", loader.Path);
+        }
+    }
+
+    private void ReloadOnce()
     {
         long started = Stopwatch.GetTimestamp();
         (byte[]? content, bool readable) = Read();

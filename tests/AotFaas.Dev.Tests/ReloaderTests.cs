@@ -90,6 +90,21 @@ public sealed class ReloaderTests : IDisposable
     }
 
     [Fact]
+    public void A_reload_that_throws_is_logged_and_the_last_good_version_keeps_serving()
+    {
+        var errors = new List<string>();
+        var reloader = new Reloader(new ManifestLoader(Manifest), _printed, new ErrorLog(errors), _ => null, (_, _) => throw new InvalidOperationException("boom"));
+        File.WriteAllText(Manifest, "f: echo one\n");
+        reloader.LoadFirst();
+        File.WriteAllText(Manifest, "f: echo two\n");
+
+        reloader.Reload();
+
+        Assert.Equal($"Reloading {Manifest} failed; the last good version keeps serving: boom", Assert.Single(errors));
+        Assert.Equal(["one"], reloader.Served!.All.Single().Argv.ToArray());
+    }
+
+    [Fact]
     public void A_deleted_manifest_prints_the_builds_FAAS009_and_keeps_serving()
     {
         File.WriteAllText(Manifest, "f: echo one\n");
@@ -102,5 +117,21 @@ public sealed class ReloaderTests : IDisposable
         Assert.StartsWith($"error FAAS009: No function manifest found at '{Manifest}'", _printed.ToString()[before.Length..], StringComparison.Ordinal);
         Assert.Empty(_served);
         Assert.Equal(["one"], _reloader.Served!.All.Single().Argv.ToArray());
+    }
+
+    private sealed class ErrorLog(List<string> errors) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel == LogLevel.Error)
+            {
+                errors.Add($"{formatter(state, exception)}: {exception?.Message}");
+            }
+        }
     }
 }
