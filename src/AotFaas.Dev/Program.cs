@@ -75,7 +75,7 @@ catch (InvalidOperationException e)
 await using FaasServer server = running;
 using var signals = new ShutdownSignals(log);
 
-// Watching from before the server starts, and once more now: a save made while the first load ran is not missed.
+// Watched from now on, and read once more at once: a save made while the first load ran is not missed.
 using var watcher = new ManifestWatcher(manifest, reloader.Reload);
 watcher.Check();
 server.WarmUpInBackground(functions.Select(proc => proc.FuncName));
