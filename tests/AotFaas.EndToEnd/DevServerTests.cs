@@ -53,12 +53,12 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
             {
                 // As editors save: write another file, rename it over the manifest.
                 string aside = Path.Combine(folder, ".functions.faas.tmp");
-                await File.WriteAllTextAsync(aside, text);
+                File.WriteAllText(aside, text);
                 File.Move(aside, manifest, overwrite: true);
             }
             else
             {
-                await File.WriteAllTextAsync(manifest, text);
+                File.WriteAllText(manifest, text);
             }
 
             reloads.Add((await UntilAnswerAsync(server, "hello", $"200 v{save}\n", clock)).TotalMilliseconds);
@@ -85,7 +85,7 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
         Assert.True(await server.WaitForOutputAsync("hello POST -> 200"), server.Output);
         int mark = server.Output.Length;
 
-        await File.WriteAllTextAsync(manifest, "hello: echo broken\n  content-typ: text/plain\nbad: \"unterminated\n");
+        File.WriteAllText(manifest, "hello: echo broken\n  content-typ: text/plain\nbad: \"unterminated\n");
 
         // What the build prints for this manifest (MSBuild adds ' [project]'): see also CommandLineTests.
         string[] expected =
@@ -103,7 +103,7 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
             .ToArray();
         Assert.Equal(expected, printed);
 
-        await File.WriteAllTextAsync(manifest, "hello: echo fixed\n");
+        File.WriteAllText(manifest, "hello: echo fixed\n");
         await UntilAnswerAsync(server, "hello", "200 fixed\n", Stopwatch.StartNew());
     }
 
@@ -117,12 +117,12 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
         Assert.True(await server.WaitForMetricAsync("aotfaas_inflight{function=\"slow\"} 1"), "the old run never started:\n" + server.Output);
 
         // Asked until the new version answers: a request to 'slow' before the reload would wait for the release too.
-        await File.WriteAllTextAsync(Path.Combine(folder, "functions.faas"), "slow: echo new\nversion: echo 2\n");
+        File.WriteAllText(Path.Combine(folder, "functions.faas"), "slow: echo new\nversion: echo 2\n");
         await UntilAnswerAsync(server, "version", "200 2\n", Stopwatch.StartNew());
         Assert.Equal("200 new\n", await PostAsync(server, "slow"));
 
         Assert.False(inFlight.IsCompleted, "the old run ended before the new version answered");
-        await File.WriteAllTextAsync(release, string.Empty);
+        File.WriteAllText(release, string.Empty);
         using HttpResponseMessage old = await inFlight;
         Assert.Equal(HttpStatusCode.OK, old.StatusCode);
         Assert.Equal("old\n", await old.Content.ReadAsStringAsync());
@@ -143,7 +143,7 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
         Assert.Contains("functions.faas(2,1): error FAAS001: Line not understood: ", server.Output, StringComparison.Ordinal);
         Assert.Equal("404 ", await PostAsync(server, "hello"));
 
-        await File.WriteAllTextAsync(Path.Combine(folder, "functions.faas"), "hello: echo fixed\n");
+        File.WriteAllText(Path.Combine(folder, "functions.faas"), "hello: echo fixed\n");
         await UntilAnswerAsync(server, "hello", "200 fixed\n", Stopwatch.StartNew());
     }
 
