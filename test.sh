@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the manifest compiler (tests/AotFaas.Generators.Tests), the server on real
-# processes and sockets (tests/AotFaas.Tests), and the Native AOT binary published by publish.sh
-# and driven over HTTP on 127.0.0.1 (tests/AotFaas.EndToEnd). Prints one closing line:
+# processes and sockets (tests/AotFaas.Tests), the development server's manifest loading and reloads
+# (tests/AotFaas.Dev.Tests), and the Native AOT binary published by publish.sh and ./dev.sh, driven
+# over HTTP on 127.0.0.1 (tests/AotFaas.EndToEnd). Prints one closing line:
 #   tests: N passed, N failed, N skipped
 set -euo pipefail
 
@@ -46,8 +47,8 @@ if [ -z "$summary" ]; then
   exit 1
 fi
 echo "tests: $summary"
-if [ "$projects" -lt 3 ] && [ "$status" -eq 0 ]; then
-  echo "test.sh: expected 3 test projects to report, $projects did" >&2
+if [ "$projects" -lt 4 ] && [ "$status" -eq 0 ]; then
+  echo "test.sh: expected 4 test projects to report, $projects did" >&2
   exit 1
 fi
 exit "$status"

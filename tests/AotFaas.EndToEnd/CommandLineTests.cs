@@ -195,6 +195,15 @@ public sealed class CommandLineTests(PublishedBinary binary)
             Assert.Contains($"{manifest}(2,3): error FAAS006: Unknown option 'content-typ'", output, StringComparison.Ordinal);
             Assert.Contains($"{manifest}(4,6): error FAAS005: Unterminated double quote", output, StringComparison.Ordinal);
             Assert.DoesNotContain("error CS", output, StringComparison.Ordinal);
+
+            // The development server prints the build's lines, less MSBuild's ' [project]', and nothing else.
+            (int devCode, string devOutput) = Repo.Run(Path.Combine(Repo.Root, "dev.sh"), [manifest, "--list"], TimeSpan.FromMinutes(10));
+            string[] built = output.Split('\n').Where(line => line.StartsWith(manifest + "(", StringComparison.Ordinal))
+                .Select(line => System.Text.RegularExpressions.Regex.Replace(line, @" \[[^\]]*\.csproj\]$", string.Empty)).Distinct().ToArray();
+            string[] served = devOutput.Split('\n').Where(line => line.Length > 0 && !line.StartsWith("dev.sh: ", StringComparison.Ordinal)).ToArray();
+            Assert.Equal(1, devCode);
+            Assert.Equal(2, built.Length);
+            Assert.Equal(built, served);
         }
         finally
         {

@@ -55,10 +55,13 @@ public sealed class RunningServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts <paramref name="binary"/> with <paramref name="args"/> and waits until 127.0.0.1:<paramref name="port"/> accepts.</summary>
-    public static async Task<RunningServer> StartAsync(string binary, int port, IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts <paramref name="binary"/> with <paramref name="args"/> (in <paramref name="workingDirectory"/> when given) and waits
+    /// until 127.0.0.1:<paramref name="port"/> accepts, at most <paramref name="startTimeout"/> (default 10 s).
+    /// </summary>
+    public static async Task<RunningServer> StartAsync(string binary, int port, IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null, TimeSpan? startTimeout = null)
     {
-        var start = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? string.Empty };
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
@@ -72,7 +75,8 @@ public sealed class RunningServer : IAsyncDisposable
         }
 
         var server = new RunningServer(Process.Start(start)!, new Uri($"http://127.0.0.1:{port}"));
-        for (int i = 0; i < 500; i++)
+        TimeSpan timeout = startTimeout ?? TimeSpan.FromSeconds(10);
+        for (long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds; Environment.TickCount64 < deadline;)
         {
             if (server._process.HasExited)
             {
@@ -92,7 +96,7 @@ public sealed class RunningServer : IAsyncDisposable
         }
 
         await server.DisposeAsync();
-        throw new TimeoutException("the server did not listen on port " + port + " within 10 s:\n" + server.Output);
+        throw new TimeoutException($"the server did not listen on port {port} within {timeout.TotalSeconds} s:\n{server.Output}");
     }
 
     /// <summary>Waits until <c>/metrics</c> holds <paramref name="line"/> (a whole line); false after ten seconds.</summary>

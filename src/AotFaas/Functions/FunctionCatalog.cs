@@ -8,10 +8,11 @@ namespace AotFaas.Functions;
 /// <param name="limits">The server's defaults and limits.</param>
 /// <param name="serverEnvironment">The server's environment variables.</param>
 /// <param name="invokers">Makes a function's invoker (the generated <c>FunctionTable.CreateInvoker</c>).</param>
-public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits limits, Func<string, string?> serverEnvironment, Func<FunctionPolicy, IFunctionInvoker> invokers)
+/// <param name="totalSlots">The server-wide slots (<c>--max-total-inflight</c>), when another catalog shares them; new ones when null.</param>
+public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits limits, Func<string, string?> serverEnvironment, Func<FunctionPolicy, IFunctionInvoker> invokers, SemaphoreSlim? totalSlots = null)
 {
     private readonly ConcurrentDictionary<Proc, FunctionPolicy> _policies = new();
-    private readonly SemaphoreSlim _totalSlots = new(limits.MaxTotalInflight, limits.MaxTotalInflight);
+    private readonly SemaphoreSlim _totalSlots = totalSlots ?? new(limits.MaxTotalInflight, limits.MaxTotalInflight);
 
     public RunLimits Limits { get; } = limits;
 

@@ -20,12 +20,19 @@ public sealed class FaasServer : IAsyncDisposable
 {
     private readonly KestrelServer _kestrel;
     private readonly FaasApplication _application;
-    private readonly FunctionCatalog _catalog;
-    private readonly FunctionRoutes _routes;
     private readonly FaasMetrics? _metrics;
     private readonly PrometheusExporter? _exporter;
     private readonly ILogger _log;
     private readonly bool _passedSockets;
+    private readonly ILogger<FunctionEndpoint> _endpointLog;
+    private readonly ServerOptions _options;
+    private readonly Func<string, string?> _serverEnvironment;
+    private readonly Func<FunctionPolicy, IFunctionInvoker> _invokers;
+    private readonly string? _systemApiToken;
+
+    // Shared by every set of functions the server serves: a new set does not add to --max-total-inflight.
+    private readonly SemaphoreSlim _totalSlots;
+    private FunctionSet _functions;
 
     /// <param name="options">Where to listen, the run limits, the operations endpoints.</param>
     /// <param name="functions">Every function (the generated <c>FunctionTable.All</c>).</param>
@@ -74,24 +81,53 @@ public sealed class FaasServer : IAsyncDisposable
             }
         }
 
-        _catalog = new FunctionCatalog(lookup, options.Limits, serverEnvironment, invokers);
-        UnverifiedBodies = UnverifiedBodies.For(functions, options.Limits);
-        _routes = new FunctionRoutes(_catalog, UnverifiedBodies);
+        _options = options;
+        _serverEnvironment = serverEnvironment;
+        _invokers = invokers;
+        _endpointLog = loggerFactory.CreateLogger<FunctionEndpoint>();
+        _totalSlots = new SemaphoreSlim(options.Limits.MaxTotalInflight, options.Limits.MaxTotalInflight);
         if (options.Metrics)
         {
-            _metrics = new FaasMetrics(_catalog);
+            // The policies of the functions served now: the instruments outlive a set of functions.
+            _metrics = new FaasMetrics(ServedPolicies);
             _exporter = new PrometheusExporter(_metrics.Meter);
         }
 
-        string? systemApiToken = options.SystemApiTokenVariable is string variable
+        _systemApiToken = options.SystemApiTokenVariable is string variable
             ? serverEnvironment(variable) is { Length: > 0 } token ? token : throw new InvalidOperationException($"--system-api-token-env names {variable}, which is not set (or empty)")
             : null;
-        var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, _catalog, options.SystemApi, systemApiToken, options.Portal);
-        _application = new FaasApplication(new FunctionEndpoint(_routes, loggerFactory.CreateLogger<FunctionEndpoint>(), _metrics), operations);
+        _functions = Build(functions, lookup);
+        _application = new FaasApplication(_functions.Endpoint, _functions.Operations);
     }
 
     /// <summary>What signed bodies being received and checked may hold, server-wide.</summary>
-    public UnverifiedBodies UnverifiedBodies { get; }
+    public UnverifiedBodies UnverifiedBodies => _functions.Unverified;
+
+    /// <summary>
+    /// Serves <paramref name="functions"/> from the next request on, in place of those served so far (the
+    /// development server's reload; the production binary's functions never change). A request keeps the
+    /// functions it started with, so a run in flight finishes under its old definition. The metrics, the
+    /// server-wide slots, the lifecycle and the listeners carry on.
+    /// </summary>
+    /// <param name="functions">Every function.</param>
+    /// <param name="lookup">Finds a function by name.</param>
+    public void ServeFunctions(IReadOnlyList<Proc> functions, Func<string, Proc?> lookup)
+    {
+        FunctionSet next = Build(functions, lookup);
+        Volatile.Write(ref _functions, next);
+        _application.Serve(next.Endpoint, next.Operations);
+    }
+
+    private ICollection<FunctionPolicy> ServedPolicies() => _functions.Catalog.Policies;
+
+    private FunctionSet Build(IReadOnlyList<Proc> functions, Func<string, Proc?> lookup)
+    {
+        var catalog = new FunctionCatalog(lookup, _options.Limits, _serverEnvironment, _invokers, _totalSlots);
+        UnverifiedBodies unverified = UnverifiedBodies.For(functions, _options.Limits);
+        var routes = new FunctionRoutes(catalog, unverified);
+        var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, catalog, _options.SystemApi, _systemApiToken, _options.Portal);
+        return new FunctionSet(catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics), operations);
+    }
 
     /// <summary>The socket transport, with its cap on open connections (<c>--max-connections</c>).</summary>
     public CappedSocketTransport Transport { get; }
@@ -105,6 +141,7 @@ public sealed class FaasServer : IAsyncDisposable
     /// </summary>
     public void WarmUpInBackground(IEnumerable<string> functionNames)
     {
+        FunctionRoutes routes = _functions.Routes;
         var thread = new Thread(() =>
         {
             FunctionRunner.WarmUp();
@@ -113,7 +150,7 @@ public sealed class FaasServer : IAsyncDisposable
                 try
                 {
                     // The function's policy, its invoker (its program's path) and its auth check.
-                    _ = _routes.Find(name);
+                    _ = routes.Find(name);
                 }
                 catch (InvalidOperationException)
                 {
@@ -214,6 +251,20 @@ public sealed class FaasServer : IAsyncDisposable
         _kestrel.Dispose();
         _exporter?.Dispose();
         _metrics?.Dispose();
+    }
+
+    /// <summary>The functions served at one time, and what is made per set of them.</summary>
+    private sealed class FunctionSet(FunctionCatalog catalog, UnverifiedBodies unverified, FunctionRoutes routes, FunctionEndpoint endpoint, OperationsEndpoints operations)
+    {
+        public FunctionCatalog Catalog { get; } = catalog;
+
+        public UnverifiedBodies Unverified { get; } = unverified;
+
+        public FunctionRoutes Routes { get; } = routes;
+
+        public FunctionEndpoint Endpoint { get; } = endpoint;
+
+        public OperationsEndpoints Operations { get; } = operations;
     }
 
     /// <summary>Kestrel asks its options for services only for features this server does not use.</summary>

@@ -12,12 +12,18 @@ namespace AotFaas.Http;
 /// metrics, the listing and the page go to the <see cref="OperationsEndpoints"/>; everything else is
 /// 404 with an empty body. A few lines of dispatch instead of the routing middleware: the server
 /// has one route, and start-up time matters more than generality. No exception reaches Kestrel: one that
-/// escapes a handler is answered by <see cref="HandlerFailure"/>.
+/// escapes a handler is answered by <see cref="HandlerFailure"/>. The endpoints are read once per request:
+/// <see cref="Serve"/> swaps them for later requests while a request keeps the ones it started with.
 /// </summary>
 public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoints operations) : IHttpApplication<HttpContext>
 {
     /// <summary>The path prefix of functions; the next segment is the function's name.</summary>
     public const string FunctionPrefix = FunctionPolicy.PathPrefix;
+
+    private Endpoints _endpoints = new(endpoint, operations);
+
+    /// <summary>Serves <paramref name="functions"/> and <paramref name="operations"/> to the requests that arrive from now on.</summary>
+    public void Serve(FunctionEndpoint functions, OperationsEndpoints operations) => Volatile.Write(ref _endpoints, new Endpoints(functions, operations));
 
     public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
 
@@ -28,7 +34,8 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
     public Task ProcessRequestAsync(HttpContext context)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (operations.Lifecycle.IsHandingOver)
+        Endpoints endpoints = _endpoints;
+        if (endpoints.Operations.Lifecycle.IsHandingOver)
         {
             // Kestrel closes the connection after this response; the client's next one reaches the new server.
             context.Response.Headers.Connection = "close";
@@ -37,7 +44,7 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         Task handled;
         try
         {
-            handled = DispatchAsync(context, started);
+            handled = DispatchAsync(context, started, endpoints);
         }
         catch (Exception e)
         {
@@ -45,10 +52,10 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         }
 
         // The usual request completes synchronously or succeeds: no state machine for it.
-        return handled.IsCompletedSuccessfully ? Task.CompletedTask : GuardAsync(handled, context, started);
+        return handled.IsCompletedSuccessfully ? Task.CompletedTask : GuardAsync(handled, context, started, endpoints);
     }
 
-    private async Task GuardAsync(Task handled, HttpContext context, long started)
+    private static async Task GuardAsync(Task handled, HttpContext context, long started, Endpoints endpoints)
     {
         try
         {
@@ -60,18 +67,18 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         }
         catch (Exception e)
         {
-            await HandlerFailure.AnswerAsync(context, e, started, endpoint.Logger, operations.Lifecycle);
+            await HandlerFailure.AnswerAsync(context, e, started, endpoints.Function.Logger, endpoints.Operations.Lifecycle);
         }
     }
 
-    private Task DispatchAsync(HttpContext context, long started)
+    private static Task DispatchAsync(HttpContext context, long started, Endpoints endpoints)
     {
         string path = context.Request.Path.Value ?? string.Empty;
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
             // Every response says how long it took, these ones too (a few microseconds).
             ResponseWriter.Stamp(context, started);
-            Task? answered = operations.TryHandle(context, path);
+            Task? answered = endpoints.Operations.TryHandle(context, path);
             if (answered is null)
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -83,7 +90,15 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
 
         int slash = path.IndexOf('/', FunctionPrefix.Length);
         return slash < 0
-            ? endpoint.HandleAsync(context, path[FunctionPrefix.Length..], string.Empty)
-            : endpoint.HandleAsync(context, path[FunctionPrefix.Length..slash], path[slash..]);
+            ? endpoints.Function.HandleAsync(context, path[FunctionPrefix.Length..], string.Empty)
+            : endpoints.Function.HandleAsync(context, path[FunctionPrefix.Length..slash], path[slash..]);
+    }
+
+    /// <summary>The endpoints one request is served by, swapped as one.</summary>
+    private sealed class Endpoints(FunctionEndpoint function, OperationsEndpoints operations)
+    {
+        public FunctionEndpoint Function { get; } = function;
+
+        public OperationsEndpoints Operations { get; } = operations;
     }
 }

@@ -24,7 +24,8 @@ public sealed class FaasMetrics : IDisposable
     private readonly Counter<long> _bytesOut;
     private readonly Counter<long> _unknown;
 
-    public FaasMetrics(FunctionCatalog catalog)
+    /// <param name="policies">The policies of the functions served now (those asked for so far), read at each scrape.</param>
+    public FaasMetrics(Func<IEnumerable<FunctionPolicy>> policies)
     {
         _invocations = _meter.CreateCounter<long>("aotfaas.invocations", description: "Requests to a function, by function and response status (499: the client went away).");
         _duration = _meter.CreateHistogram<double>("aotfaas.invocation.duration", "s", "Time from receiving a request to its response, by function.");
@@ -34,8 +35,8 @@ public sealed class FaasMetrics : IDisposable
         _bytesIn = _meter.CreateCounter<long>("aotfaas.request", "By", "Request body bytes read for programs.");
         _bytesOut = _meter.CreateCounter<long>("aotfaas.response", "By", "Response body bytes.");
         _unknown = _meter.CreateCounter<long>("aotfaas.unknown_function_requests", description: "Requests for a function name that does not exist (404).");
-        _meter.CreateObservableUpDownCounter("aotfaas.inflight", () => PerFunction(catalog, static policy => policy.Gate.Running), description: "Runs in flight, by function.");
-        _meter.CreateObservableUpDownCounter("aotfaas.queued", () => PerFunction(catalog, static policy => policy.Gate.Waiting), description: "Requests waiting for a free slot, by function.");
+        _meter.CreateObservableUpDownCounter("aotfaas.inflight", () => PerFunction(policies(), static policy => policy.Gate.Running), description: "Runs in flight, by function.");
+        _meter.CreateObservableUpDownCounter("aotfaas.queued", () => PerFunction(policies(), static policy => policy.Gate.Waiting), description: "Requests waiting for a free slot, by function.");
         _meter.CreateObservableUpDownCounter("process.resident_memory", () => Environment.WorkingSet, "By", "Resident memory of the server process.");
         _meter.CreateObservableCounter("process.cpu", () => Environment.CpuUsage.TotalTime.TotalSeconds, "s", "CPU time of the server process, user and system.");
         _meter.CreateObservableUpDownCounter("process.open_fds", OpenDescriptors, description: "Open file descriptors of the server process.");
@@ -78,9 +79,9 @@ public sealed class FaasMetrics : IDisposable
 
     public void Dispose() => _meter.Dispose();
 
-    private static IEnumerable<Measurement<long>> PerFunction(FunctionCatalog catalog, Func<FunctionPolicy, int> value)
+    private static IEnumerable<Measurement<long>> PerFunction(IEnumerable<FunctionPolicy> policies, Func<FunctionPolicy, int> value)
     {
-        foreach (FunctionPolicy policy in catalog.Policies)
+        foreach (FunctionPolicy policy in policies)
         {
             yield return new Measurement<long>(value(policy), new KeyValuePair<string, object?>("function", policy.Proc.FuncName));
         }
