@@ -178,42 +178,33 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         // The unit's command line, with the socket systemd would pass (here on a free loopback port) and its
         // notification socket: it serves the passed socket, says READY=1, and ExecReload swaps it for the binary at
         // its path, which systemd then follows as the main process.
-        string notifyPath = Path.Combine(Path.GetTempPath(), $"aotfaas-notify-{Guid.NewGuid():N}");
-        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
-        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(notifyPath));
+        using var notify = new NotifySocket();
         int port = RunningServer.FreePort();
         string[] command = service["ExecStart"].Split(' ', StringSplitOptions.RemoveEmptyEntries);
         await using RunningServer server = await RunningServer.StartAsync(
             "systemd-socket-activate",
             port,
-            ["-l", $"127.0.0.1:{port}", "-E", $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}", "-E", $"NOTIFY_SOCKET={notifyPath}", binary.Path, .. command[1..]]);
-        try
+            ["-l", $"127.0.0.1:{port}", "-E", $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}", "-E", $"NOTIFY_SOCKET={notify.Path}", binary.Path, .. command[1..]]);
+        using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("socket-activated")))
         {
-            using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("socket-activated")))
-            {
-                Assert.Equal("socket-activated", await response.Content.ReadAsStringAsync());
-            }
-
-            Assert.Equal("READY=1", await ReceiveAsync(notify));
-            Assert.Equal(0, RunReload(service["ExecReload"], server.ProcessId));
-            string handedOver = await ReceiveAsync(notify);
-            Match mainPid = Regex.Match(handedOver, "^MAINPID=([0-9]+)\nREADY=1$");
-            Assert.True(mainPid.Success, "after ExecReload: " + handedOver);
-            int newPid = int.Parse(mainPid.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-            Assert.NotEqual(server.ProcessId, newPid);
-            using (var fresh = new HttpClient { BaseAddress = server.Address })
-            using (HttpResponseMessage response = await fresh.PostAsync("/function/cat", new StringContent("reloaded")))
-            {
-                Assert.Equal("reloaded", await response.Content.ReadAsStringAsync());
-            }
-
-            _ = RunReload("/bin/kill -TERM $MAINPID", newPid);
-            Assert.True(await ProcessInfo.IsGoneAsync(newPid), "the new main process did not stop");
+            Assert.Equal("socket-activated", await response.Content.ReadAsStringAsync());
         }
-        finally
+
+        Assert.Equal("READY=1", await notify.ReceiveAsync());
+        Assert.Equal(0, RunReload(service["ExecReload"], server.ProcessId));
+        string handedOver = await notify.ReceiveAsync();
+        Match mainPid = Regex.Match(handedOver, "^MAINPID=([0-9]+)\nREADY=1$");
+        Assert.True(mainPid.Success, "after ExecReload: " + handedOver);
+        int newPid = int.Parse(mainPid.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.NotEqual(server.ProcessId, newPid);
+        using (var fresh = new HttpClient { BaseAddress = server.Address })
+        using (HttpResponseMessage response = await fresh.PostAsync("/function/cat", new StringContent("reloaded")))
         {
-            File.Delete(notifyPath);
+            Assert.Equal("reloaded", await response.Content.ReadAsStringAsync());
         }
+
+        _ = RunReload("/bin/kill -TERM $MAINPID", newPid);
+        Assert.True(await ProcessInfo.IsGoneAsync(newPid), "the new main process did not stop");
     }
 
     /// <summary>Runs a unit's Exec line, a plain command with <c>$MAINPID</c>, as systemd would.</summary>
@@ -222,14 +213,6 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         string[] words = line.Replace("$MAINPID", mainPid.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Split(' ', StringSplitOptions.RemoveEmptyEntries);
         return Repo.Run(words[0], words[1..], TimeSpan.FromSeconds(30)).ExitCode;
-    }
-
-    private static async Task<string> ReceiveAsync(System.Net.Sockets.Socket socket)
-    {
-        byte[] buffer = new byte[4096];
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        int length = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
-        return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
     }
 
     /// <summary>A section's settings, [Service] unless said (the last one of a name wins, as in systemd).</summary>

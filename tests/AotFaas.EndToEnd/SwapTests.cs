@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace AotFaas.EndToEnd;
@@ -194,32 +192,23 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
     [Fact]
     public async Task Systemd_hears_ready_then_the_new_main_pid_after_a_swap_then_stopping()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"aotfaas-notify-{Guid.NewGuid():N}");
-        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        notify.Bind(new UnixDomainSocketEndPoint(path));
+        using var notify = new NotifySocket();
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path });
+
+        Assert.Equal("READY=1", await notify.ReceiveAsync());
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+        int newPid = await NewServerAsync(server);
         try
         {
-            int port = RunningServer.FreePort();
-            await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path });
-
-            Assert.Equal("READY=1", await ReceiveAsync(notify));
-            Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
-            int newPid = await NewServerAsync(server);
-            try
-            {
-                Assert.Equal($"MAINPID={newPid}\nREADY=1", await ReceiveAsync(notify));
-            }
-            finally
-            {
-                await StopAsync(newPid);
-            }
-
-            Assert.Equal("STOPPING=1", await ReceiveAsync(notify));
+            Assert.Equal($"MAINPID={newPid}\nREADY=1", await notify.ReceiveAsync());
         }
         finally
         {
-            File.Delete(path);
+            await StopAsync(newPid);
         }
+
+        Assert.Equal("STOPPING=1", await notify.ReceiveAsync());
     }
 
     [Fact]
@@ -264,14 +253,6 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
     {
         Kill(pid, SIGTERM);
         Assert.True(await ProcessInfo.IsGoneAsync(pid), $"server {pid} did not stop");
-    }
-
-    private static async Task<string> ReceiveAsync(Socket socket)
-    {
-        byte[] buffer = new byte[4096];
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        int length = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
-        return Encoding.UTF8.GetString(buffer, 0, length);
     }
 
     private static string Tool(string name)
