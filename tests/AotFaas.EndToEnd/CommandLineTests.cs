@@ -100,6 +100,16 @@ public sealed class CommandLineTests(PublishedBinary binary)
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Contains(listing.RootElement.EnumerateArray(), f => f.GetProperty("name").GetString() == "upper" && f.GetProperty("envProcess").GetString() == "tr a-z A-Z");
+
+        // What faas-cli describe and faas-cli version ask, from the trimmed binary (source-generated JSON, its version attribute).
+        server.Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "e2e-listing");
+        using System.Text.Json.JsonDocument upper = System.Text.Json.JsonDocument.Parse(await server.Client.GetStringAsync("/system/function/upper"));
+        using System.Text.Json.JsonDocument info = System.Text.Json.JsonDocument.Parse(await server.Client.GetStringAsync("/system/info"));
+        Assert.Equal("tr", upper.RootElement.GetProperty("image").GetString());
+        Assert.Equal("text/plain; charset=utf-8", upper.RootElement.GetProperty("annotations").GetProperty("com.aotfaas.content-type").GetString());
+        Assert.Equal("aotfaas", info.RootElement.GetProperty("provider").GetProperty("provider").GetString());
+        Assert.Matches("^[0-9]+\\.[0-9]+\\.[0-9]+$", info.RootElement.GetProperty("version").GetProperty("release").GetString());
+        Assert.Matches("^[0-9a-f]{40}$", info.RootElement.GetProperty("version").GetProperty("sha").GetString());
     }
 
     [Fact]

@@ -57,6 +57,8 @@ public sealed class OperationsEndpoints
             HealthPath or HealthzPath => Health,
             MetricsPath when _metrics is not null => Metrics,
             SystemApi.Path when _systemApi => Functions,
+            SystemApi.InfoPath when _systemApi => Info,
+            _ when _systemApi && path.StartsWith(SystemApi.FunctionPath, StringComparison.Ordinal) => Function,
             "/" when _portal is not null => Page,
             _ => null,
         };
@@ -83,15 +85,38 @@ public sealed class OperationsEndpoints
         => WriteAsync(context, StatusCodes.Status200OK, PrometheusExporter.ContentType, Encoding.UTF8.GetBytes(_metrics!.Scrape()));
 
     private Task Functions(HttpContext context)
+        => Unauthorized(context) ?? Json(context, SystemApi.List(_functions, _catalog, _lifecycle));
+
+    private Task Info(HttpContext context) => Unauthorized(context) ?? Json(context, SystemApi.Info());
+
+    /// <summary><c>/system/function/NAME</c>: its status, or 404 (as the gateway answers for a function it does not know).</summary>
+    private Task Function(HttpContext context)
     {
-        if (_systemApiToken is not null && !_systemApiToken.CheckBearer(context.Request.Headers.Authorization))
+        if (Unauthorized(context) is Task refused)
         {
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            return WriteAsync(context, StatusCodes.Status401Unauthorized, "text/plain; charset=utf-8", "unauthorized\n"u8.ToArray());
+            return refused;
         }
 
-        return WriteAsync(context, StatusCodes.Status200OK, "application/json; charset=utf-8", SystemApi.List(_functions, _catalog, _lifecycle));
+        string name = context.Request.Path.Value![SystemApi.FunctionPath.Length..];
+        Proc? proc = _functions.FirstOrDefault(f => f.FuncName == name);
+        return proc is null
+            ? WriteAsync(context, StatusCodes.Status404NotFound, "text/plain; charset=utf-8", Encoding.UTF8.GetBytes("function not found\n"))
+            : Json(context, SystemApi.Describe(proc, _catalog, _lifecycle));
     }
+
+    /// <summary>The 401 when the system API has a token and the request does not carry it; null when it may go on.</summary>
+    private Task? Unauthorized(HttpContext context)
+    {
+        if (_systemApiToken is null || _systemApiToken.CheckBearer(context.Request.Headers.Authorization))
+        {
+            return null;
+        }
+
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return WriteAsync(context, StatusCodes.Status401Unauthorized, "text/plain; charset=utf-8", "unauthorized\n"u8.ToArray());
+    }
+
+    private static Task Json(HttpContext context, byte[] body) => WriteAsync(context, StatusCodes.Status200OK, "application/json; charset=utf-8", body);
 
     private Task Page(HttpContext context)
         => WriteAsync(context, StatusCodes.Status200OK, "text/html; charset=utf-8", _portal!.Value);

@@ -10,6 +10,9 @@ public sealed class ServerLifecycle
     private volatile bool _handingOver;
     private long _unhandledExceptions;
 
+    /// <summary>When the server was made: when its functions were, in OpenFaaS's words, deployed.</summary>
+    public DateTime StartedAt { get; } = DateTime.UtcNow;
+
     /// <summary>True once SIGTERM, SIGINT or SIGQUIT arrived: health checks answer 503 so that load balancers stop sending.</summary>
     public bool IsDraining => _draining;
 

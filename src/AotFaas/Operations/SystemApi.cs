@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using AotFaas.Execution;
@@ -7,14 +9,22 @@ using AotFaas.Shared;
 namespace AotFaas.Operations;
 
 /// <summary>
-/// <c>GET /system/functions</c> (with <c>--system-api</c>): the compiled functions in the field names of
-/// OpenFaaS's FunctionStatus, so that OpenFaaS tooling that lists functions can read them. One process
-/// serves every function, so each has one replica, available while the server is not draining. The
-/// function's options are its annotations (<c>com.aotfaas.timeout</c>, ...), in manifest syntax.
+/// The part of OpenFaaS's gateway API its tools call (with <c>--system-api</c>), in the field names and shapes of
+/// the gateway's types: <c>GET /system/functions</c> (<c>faas-cli list</c>) and <c>GET /system/function/{name}</c>
+/// (<c>faas-cli describe</c>) answer FunctionStatus, <c>GET /system/info</c> (<c>faas-cli version</c>) GatewayInfo.
+/// One process serves every function, so each has one replica, available while the server is not draining; its
+/// <c>image</c> is the program it runs (there is no container image per function), <c>createdAt</c> the server's
+/// start, and there is no namespace and no per-function limit. The function's options are its annotations
+/// (<c>com.aotfaas.timeout</c>, ...), in manifest syntax.
 /// </summary>
 public static class SystemApi
 {
     public const string Path = "/system/functions";
+
+    /// <summary>The prefix of one function's status: <c>/system/function/NAME</c>.</summary>
+    public const string FunctionPath = "/system/function/";
+
+    public const string InfoPath = "/system/info";
 
     /// <summary>The annotations' prefix: <c>com.aotfaas.timeout</c> is the <c>timeout</c> option.</summary>
     private const string AnnotationPrefix = "com.aotfaas.";
@@ -25,21 +35,51 @@ public static class SystemApi
         var statuses = new FunctionStatus[functions.Count];
         for (int i = 0; i < functions.Count; i++)
         {
-            Proc proc = functions[i];
-            statuses[i] = new FunctionStatus
-            {
-                Name = proc.FuncName,
-                EnvProcess = proc.CommandLine,
-                InvocationCount = catalog.Find(proc.FuncName)?.Invocations ?? 0,
-                Replicas = 1,
-                AvailableReplicas = lifecycle.IsDraining ? 0 : 1,
-                Labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["faas_function"] = proc.FuncName },
-                Annotations = Annotations(proc),
-            };
+            statuses[i] = Status(functions[i], catalog, lifecycle);
         }
 
         return JsonSerializer.SerializeToUtf8Bytes(statuses, OperationsJsonContext.Default.FunctionStatusArray);
     }
+
+    /// <summary>The JSON object for <paramref name="proc"/>.</summary>
+    public static byte[] Describe(Proc proc, FunctionCatalog catalog, ServerLifecycle lifecycle)
+        => JsonSerializer.SerializeToUtf8Bytes(Status(proc, catalog, lifecycle), OperationsJsonContext.Default.FunctionStatus);
+
+    /// <summary>GatewayInfo: this server as both the gateway and the provider, its version and the machine's architecture.</summary>
+    public static byte[] Info()
+    {
+        string version = typeof(SystemApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+        int plus = version.IndexOf('+', StringComparison.Ordinal);
+        var release = new VersionInfo { Release = plus < 0 ? version : version[..plus], Sha = plus < 0 ? string.Empty : version[(plus + 1)..] };
+        var info = new GatewayInfo
+        {
+            Provider = new ProviderInfo { Provider = "aotfaas", Orchestration = "process", Version = release },
+            Version = release,
+
+            // Go's names, as the gateway reports runtime.GOARCH.
+            Arch = RuntimeInformation.ProcessArchitecture switch
+            {
+                Architecture.X64 => "amd64",
+                Architecture.Arm64 => "arm64",
+                Architecture.Arm => "arm",
+                var other => other.ToString().ToLowerInvariant(),
+            },
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(info, OperationsJsonContext.Default.GatewayInfo);
+    }
+
+    private static FunctionStatus Status(Proc proc, FunctionCatalog catalog, ServerLifecycle lifecycle) => new()
+    {
+        Name = proc.FuncName,
+        Image = proc.Executable,
+        EnvProcess = proc.CommandLine,
+        Labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["faas_function"] = proc.FuncName },
+        Annotations = Annotations(proc),
+        InvocationCount = catalog.Find(proc.FuncName)?.Invocations ?? 0,
+        Replicas = 1,
+        AvailableReplicas = lifecycle.IsDraining ? 0 : 1,
+        CreatedAt = lifecycle.StartedAt,
+    };
 
     /// <summary>The function's options in manifest syntax, under <c>com.aotfaas.</c>; methods, request-env and response always.</summary>
     private static Dictionary<string, string> Annotations(Proc proc)
@@ -63,12 +103,18 @@ public static class SystemApi
     }
 }
 
-/// <summary>OpenFaaS's FunctionStatus, the fields a listing needs.</summary>
+/// <summary>OpenFaaS's FunctionStatus, the fields that mean something here, in the gateway's order.</summary>
 public sealed class FunctionStatus
 {
     public required string Name { get; init; }
 
+    public required string Image { get; init; }
+
     public required string EnvProcess { get; init; }
+
+    public required Dictionary<string, string> Labels { get; init; }
+
+    public required Dictionary<string, string> Annotations { get; init; }
 
     public long InvocationCount { get; init; }
 
@@ -76,13 +122,41 @@ public sealed class FunctionStatus
 
     public long AvailableReplicas { get; init; }
 
-    public required Dictionary<string, string> Labels { get; init; }
+    public DateTime CreatedAt { get; init; }
+}
 
-    public required Dictionary<string, string> Annotations { get; init; }
+/// <summary>OpenFaaS's GatewayInfo (<c>GET /system/info</c>).</summary>
+public sealed class GatewayInfo
+{
+    public required ProviderInfo Provider { get; init; }
+
+    public required VersionInfo Version { get; init; }
+
+    public required string Arch { get; init; }
+}
+
+/// <summary>OpenFaaS's ProviderInfo: its name is the JSON field <c>provider</c>.</summary>
+public sealed class ProviderInfo
+{
+    public required string Provider { get; init; }
+
+    public required VersionInfo Version { get; init; }
+
+    public required string Orchestration { get; init; }
+}
+
+/// <summary>OpenFaaS's VersionInfo.</summary>
+public sealed class VersionInfo
+{
+    [JsonPropertyName("sha")]
+    public required string Sha { get; init; }
+
+    public required string Release { get; init; }
 }
 
 /// <summary>System.Text.Json source generation: no reflection in the trimmed binary.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(FunctionStatus[]))]
+[JsonSerializable(typeof(GatewayInfo))]
 [JsonSerializable(typeof(PortalFunction[]))]
 internal sealed partial class OperationsJsonContext : JsonSerializerContext;

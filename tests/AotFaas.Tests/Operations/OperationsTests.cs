@@ -228,9 +228,11 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal(Functions.Select(f => f.FuncName), functions.Select(f => f.GetProperty("name").GetString()));
         JsonElement ok = functions[0];
         Assert.Equal(
-            ["name", "envProcess", "invocationCount", "replicas", "availableReplicas", "labels", "annotations"],
+            ["name", "image", "envProcess", "labels", "annotations", "invocationCount", "replicas", "availableReplicas", "createdAt"],
             ok.EnumerateObject().Select(p => p.Name));
         Assert.Equal("cat", ok.GetProperty("envProcess").GetString());
+        Assert.Equal("cat", ok.GetProperty("image").GetString());
+        Assert.InRange(ok.GetProperty("createdAt").GetDateTime(), DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow);
         Assert.True(ok.GetProperty("invocationCount").GetInt64() >= 2);
         Assert.Equal(1, ok.GetProperty("replicas").GetInt64());
         Assert.Equal(1, ok.GetProperty("availableReplicas").GetInt64());
@@ -240,13 +242,56 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal("bearer $API_TOKEN", functions[5].GetProperty("annotations").GetProperty("com.aotfaas.auth").GetString());
     }
 
-    [Theory]
-    [InlineData(null)]
-    [InlineData("Bearer wrong")]
-    [InlineData("Basic bGlzdGluZw==")]
-    public async Task The_system_api_requires_its_token_when_one_is_configured(string? authorization)
+    [Fact]
+    public async Task Faas_cli_describe_gets_one_function_and_404_for_an_unknown_one()
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/system/functions");
+        await PostAsync("fail", "x");
+
+        using JsonDocument fail = JsonDocument.Parse(await GetSystemAsync("/system/function/fail", HttpStatusCode.OK));
+        string unknown = await GetSystemAsync("/system/function/nope", HttpStatusCode.NotFound);
+        string nested = await GetSystemAsync("/system/function/fail/more", HttpStatusCode.NotFound);
+
+        Assert.Equal("fail", fail.RootElement.GetProperty("name").GetString());
+        Assert.Equal("sh", fail.RootElement.GetProperty("image").GetString());
+        Assert.Equal("sh -c echo no >&2; exit 3", fail.RootElement.GetProperty("envProcess").GetString());
+        Assert.True(fail.RootElement.GetProperty("invocationCount").GetInt64() >= 1);
+        Assert.Equal("fail", fail.RootElement.GetProperty("labels").GetProperty("faas_function").GetString());
+        Assert.Equal("function not found\n", unknown);
+        Assert.Equal("function not found\n", nested);
+    }
+
+    [Fact]
+    public async Task Faas_cli_version_gets_the_gateway_info_shape()
+    {
+        using JsonDocument info = JsonDocument.Parse(await GetSystemAsync("/system/info", HttpStatusCode.OK));
+
+        JsonElement provider = info.RootElement.GetProperty("provider");
+        Assert.Equal("aotfaas", provider.GetProperty("provider").GetString());
+        Assert.Equal("process", provider.GetProperty("orchestration").GetString());
+        Assert.Matches("^[0-9]+\\.[0-9]+\\.[0-9]+", info.RootElement.GetProperty("version").GetProperty("release").GetString());
+        Assert.True(info.RootElement.GetProperty("version").TryGetProperty("sha", out _));
+        Assert.Equal(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64 ? "amd64" : "arm64", info.RootElement.GetProperty("arch").GetString());
+    }
+
+    private async Task<string> GetSystemAsync(string path, HttpStatusCode expected)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiToken);
+        using HttpResponseMessage response = await Client.SendAsync(request);
+        Assert.Equal(expected, response.StatusCode);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    [Theory]
+    [InlineData(null, "/system/functions")]
+    [InlineData("Bearer wrong", "/system/functions")]
+    [InlineData("Basic bGlzdGluZw==", "/system/functions")]
+    [InlineData(null, "/system/function/ok")]
+    [InlineData("Bearer wrong", "/system/function/nope")]
+    [InlineData(null, "/system/info")]
+    public async Task The_system_api_requires_its_token_when_one_is_configured(string? authorization, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (authorization is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
@@ -264,11 +309,15 @@ public sealed class OperationsTests : IAsyncLifetime
         await using TestServer plain = await TestServer.StartAsync([new("ok", "cat", [])], options: new ServerOptions("http://127.0.0.1:0") { Metrics = false });
 
         using HttpResponseMessage listing = await plain.Client.GetAsync("/system/functions");
+        using HttpResponseMessage describe = await plain.Client.GetAsync("/system/function/ok");
+        using HttpResponseMessage info = await plain.Client.GetAsync("/system/info");
         using HttpResponseMessage page = await plain.Client.GetAsync("/");
         using HttpResponseMessage metrics = await plain.Client.GetAsync("/metrics");
         using HttpResponseMessage health = await plain.Client.GetAsync("/_/health");
 
         Assert.Equal(HttpStatusCode.NotFound, listing.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, describe.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, info.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, page.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, metrics.StatusCode);
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
