@@ -25,11 +25,14 @@ public sealed class PortalTests(PublishedBinary binary) : IAsyncLifetime
 
     private async Task<string> TextAsync(string id) => (await _browser.EvaluateAsync($"document.getElementById('{id}').textContent"))!.GetValue<string>();
 
-    private async Task SendAsync(string function, string body)
+    private async Task SendAsync(string function, string body, string headers = "", string contentType = "", string secret = "")
     {
         await _browser.EvaluateAsync($$"""
             document.querySelector('li.function[data-name="{{function}}"]').click();
             document.getElementById('body').value = {{JsonValue.Create(body).ToJsonString()}};
+            document.getElementById('request-headers').value = {{JsonValue.Create(headers).ToJsonString()}};
+            document.getElementById('content-type').value = {{JsonValue.Create(contentType).ToJsonString()}};
+            document.getElementById('secret').value = {{JsonValue.Create(secret).ToJsonString()}};
             document.getElementById('response').hidden = true;
             document.getElementById('send').click();
             """);
@@ -58,6 +61,41 @@ public sealed class PortalTests(PublishedBinary binary) : IAsyncLifetime
         Assert.Matches("^[0-9]+\\.[0-9] ms on the server, [0-9]+\\.[0-9] ms round trip$", await TextAsync("duration"));
         Assert.Contains("x-duration-seconds: ", await TextAsync("headers"), StringComparison.Ordinal);
         Assert.Contains("x-request-id: ", await TextAsync("headers"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Functions_with_auth_are_marked_and_the_one_selected_first_needs_none()
+    {
+        JsonArray marked = (await _browser.EvaluateAsync("Array.from(document.querySelectorAll('li.function[data-auth]'), li => [li.dataset.name, li.dataset.auth, li.querySelector('.badge').textContent])"))!.AsArray();
+        string selected = (await _browser.EvaluateAsync("document.querySelector('li.function.selected').dataset.name"))!.GetValue<string>();
+        string wrap = (await _browser.EvaluateAsync("getComputedStyle(document.querySelector('li.function code')).overflowWrap + ' ' + getComputedStyle(document.querySelector('li.function code')).wordBreak"))!.GetValue<string>();
+
+        var hook = Assert.Single(marked);
+        Assert.Equal("hook", hook![0]!.GetValue<string>());
+        Assert.Equal("hmac-sha256", hook[1]!.GetValue<string>());
+        Assert.Equal("auth: hmac-sha256", hook[2]!.GetValue<string>());
+        Assert.Null(await _browser.EvaluateAsync($"document.querySelector('li.function[data-name=\"{selected}\"]').dataset.auth ?? null"));
+        Assert.Equal("anywhere normal", wrap);
+    }
+
+    [Fact]
+    public async Task Request_headers_and_the_content_type_reach_the_function()
+    {
+        await SendAsync("request-type", "{}", headers: "X-Try: from the portal", contentType: "application/json");
+
+        Assert.Equal("200 OK", await TextAsync("status"));
+        Assert.Equal("application/json|from the portal", await TextAsync("response-body"));
+    }
+
+    [Fact]
+    public async Task A_signed_webhook_function_can_be_tried_with_its_secret_and_is_401_without()
+    {
+        await SendAsync("hook", "payload", headers: "X-GitHub-Event: push");
+        Assert.Equal("401 Unauthorized", await TextAsync("status"));
+
+        await SendAsync("hook", "payload", headers: "X-GitHub-Event: push", secret: RunningServer.HookSecret);
+        Assert.Equal("200 OK", await TextAsync("status"));
+        Assert.Equal("payload|POST|push", await TextAsync("response-body"));
     }
 
     [Fact]

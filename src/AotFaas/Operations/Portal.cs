@@ -1,13 +1,16 @@
 using System.Text;
 using System.Text.Json;
 using AotFaas.Functions;
+using AotFaas.Shared;
 
 namespace AotFaas.Operations;
 
 /// <summary>
 /// <c>GET /</c> with <c>--portal</c>: one self-contained HTML page (embedded in the binary at build time,
-/// no external assets) to try the compiled functions: their command lines, a body box, a send button,
-/// and the response's status, headers, duration and body (text, or a hex view when it is binary).
+/// no external assets) to try the compiled functions: their command lines (those with <c>auth</c> marked),
+/// the method, path, content type, request headers and body, a secret to sign the body with for
+/// <c>hmac-sha256</c> functions (in the browser, never sent), and the response's status, headers, duration
+/// and body (text, or a hex view when it is binary).
 /// </summary>
 public static class Portal
 {
@@ -23,7 +26,20 @@ public static class Portal
         var list = new PortalFunction[functions.Count];
         for (int i = 0; i < functions.Count; i++)
         {
-            list[i] = new PortalFunction { Name = functions[i].FuncName, Command = functions[i].CommandLine, Methods = [.. functions[i].Methods] };
+            Proc proc = functions[i];
+            list[i] = new PortalFunction
+            {
+                Name = proc.FuncName,
+                Command = proc.CommandLine,
+                Methods = [.. proc.Methods],
+                Auth = proc.Auth switch
+                {
+                    AuthScheme.None => null,
+                    AuthScheme.Bearer => OptionValues.Bearer,
+                    _ => OptionValues.HmacSha256,
+                },
+                AuthHeader = proc.Auth == AuthScheme.HmacSha256 ? proc.AuthHeader : null,
+            };
         }
 
         // The default encoder escapes '<', '>' and '&': the JSON cannot close the script element it sits in.
@@ -40,4 +56,10 @@ public sealed class PortalFunction
     public required string Command { get; init; }
 
     public required string[] Methods { get; init; }
+
+    /// <summary>The <c>auth</c> scheme (<c>bearer</c>, <c>hmac-sha256</c>), or null for none.</summary>
+    public string? Auth { get; init; }
+
+    /// <summary>The header an <c>hmac-sha256</c> function reads its signature from.</summary>
+    public string? AuthHeader { get; init; }
 }
