@@ -73,11 +73,14 @@ catch (InvalidOperationException e)
 }
 
 await using FaasServer server = running;
-// SIGHUP reloads the manifest now, as a save does (the production server swaps its binary instead).
-using var signals = new ShutdownSignals(log, _ => Task.Run(reloader.Reload));
+// SIGHUP reloads the manifest now, as a save does, through the watcher, which runs one reload at a time (the
+// production server swaps its binary instead).
+ManifestWatcher? watching = null;
+using var signals = new ShutdownSignals(log, _ => watching?.Check());
 
 // Watched from now on, and read once more at once: a save made while the first load ran is not missed.
 using var watcher = new ManifestWatcher(manifest, reloader.Reload);
+watching = watcher;
 watcher.Check();
 server.WarmUpInBackground(functions.Select(proc => proc.FuncName));
 log.LogInformation("Development server, not for production: serving {Manifest} from source and reloading it on save (./publish.sh builds the server)", manifest);

@@ -89,7 +89,7 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
 
         Assert.True(await server.WaitForOutputAsync("this server goes on serving"), server.Output);
         Assert.Contains("E2E_NEXT_TOKEN is not set", server.Output, StringComparison.Ordinal);
-        Assert.Contains("SIGHUP: the new binary did not take over (it exited before it served; exit code 1)", server.Output, StringComparison.Ordinal);
+        Assert.Contains("SIGHUP: the new binary did not take over (it exited, or closed its ready pipe, before it served; exit code 1)", server.Output, StringComparison.Ordinal);
         Assert.Empty(ProcessInfo.Children(server.ProcessId));
         using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("still the old one")))
         {
@@ -131,6 +131,9 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
             Assert.Contains("SIGHUP: the new binary did not take over (it did not serve within 10 s; killed by SIGKILL)", server.Output, StringComparison.Ordinal);
             using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("still serving"));
             Assert.Equal("still serving", await response.Content.ReadAsStringAsync());
+
+            // What it left behind (adopted by the server) was killed and reaped: no child, not even a zombie.
+            Assert.True(await ProcessInfo.EventuallyAsync(() => ProcessInfo.Children(server.ProcessId).Length == 0, seconds: 5), "left behind: " + string.Join(", ", ProcessInfo.Children(server.ProcessId)));
         }
         finally
         {
@@ -143,6 +146,45 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
         }
 
         // The main loop is not stuck on the pipe: a stop signal still drains at once.
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_new_binary_that_writes_without_end_on_its_ready_pipe_is_stopped_at_once()
+    {
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"]);
+        string script = Path.Combine(Path.GetTempPath(), $"aotfaas-chatty-{Guid.NewGuid():N}");
+        File.WriteAllText(script, "#!/bin/sh\nexec cat /dev/zero >&\"$AOTFAAS_SWAP_READY_FD\"\n");
+        Assert.Equal(0, Repo.Run("chmod", ["+x", script], TimeSpan.FromSeconds(10)).ExitCode);
+        try
+        {
+            folder.Install(script);
+            Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+
+            // Well before the 10 s timeout: the bytes themselves end it.
+            Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains("this server goes on serving", StringComparison.Ordinal), seconds: 5), server.Output);
+            Assert.Matches("SIGHUP: the new binary did not take over \\(it wrote [0-9]+ bytes on its ready pipe and no READY=1; killed by SIGKILL\\)", server.Output);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_notify_socket_that_cannot_be_one_is_ignored()
+    {
+        int port = RunningServer.FreePort();
+
+        // Longer than a Unix socket address can be (108 bytes).
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = "/tmp/" + new string('a', 120) });
+
+        using HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("no crash"));
+        Assert.Equal("no crash", await response.Content.ReadAsStringAsync());
         Assert.Equal(0, await server.StopAsync());
     }
 

@@ -153,7 +153,17 @@ public sealed class BinarySwap
             }
 
             LibC.kill(pid, LibC.SIGKILL);
-            _log.LogError("SIGHUP: the new binary did not take over ({Why}; {Status}); this server goes on serving", why, await ReapAsync(pid).ConfigureAwait(false));
+            string status = await ReapAsync(pid).ConfigureAwait(false);
+            await KillLeftoversAsync().ConfigureAwait(false);
+            if (stopping.IsCompleted)
+            {
+                _log.LogWarning("SIGHUP: the swap was abandoned ({Why}); the new binary was stopped ({Status})", why, status);
+            }
+            else
+            {
+                _log.LogError("SIGHUP: the new binary did not take over ({Why}; {Status}); this server goes on serving", why, status);
+            }
+
             return null;
         }
         finally
@@ -164,42 +174,113 @@ public sealed class BinarySwap
 
     /// <summary>
     /// Reads the ready pipe until the new binary's READY line (null), its end of file (it exited, or closed the pipe,
-    /// without serving), <see cref="ReadyTimeout"/> or <paramref name="stopping"/>. The pipe is polled, never read in a
-    /// blocking call, so nothing waits on it after this returns (a process the new binary started could hold it open).
+    /// without serving), <see cref="ReadyTimeout"/>, <paramref name="stopping"/>, or <see cref="MaxUnready"/> bytes
+    /// that hold no READY line; each is checked on every pass, so a binary that writes without end cannot hold the swap.
+    /// The pipe is polled, never read in a blocking call, so nothing waits on it after this returns (a process the new
+    /// binary started could hold it open).
     /// </summary>
     private static async Task<string?> WaitForReadyAsync(int readEnd, Task stopping)
     {
         PosixSpawn.SetNonBlocking(readEnd);
-        var received = new StringBuilder();
-        byte[] buffer = new byte[64];
+        string tail = string.Empty;
+        long received = 0;
+        byte[] buffer = new byte[256];
         for (long deadline = Environment.TickCount64 + (long)ReadyTimeout.TotalMilliseconds; ;)
         {
-            int read = Read(readEnd, buffer);
-            if (read > 0)
-            {
-                received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-                if (received.ToString().Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
-                {
-                    return null;
-                }
-            }
-            else if (read == 0)
-            {
-                return "it exited before it served";
-            }
-            else if (stopping.IsCompleted)
+            if (stopping.IsCompleted)
             {
                 return "this server is stopping";
             }
-            else if (Environment.TickCount64 > deadline)
+
+            if (Environment.TickCount64 > deadline)
             {
                 return $"it did not serve within {ReadyTimeout.TotalSeconds} s";
+            }
+
+            int read = Read(readEnd, buffer);
+            if (read > 0)
+            {
+                // Only the end is kept: enough to find the READY line across two reads.
+                string text = tail + Encoding.ASCII.GetString(buffer, 0, read);
+                if (text.Contains(InheritedSockets.ReadyMessage, StringComparison.Ordinal))
+                {
+                    return null;
+                }
+
+                received += read;
+                if (received > MaxUnready)
+                {
+                    return $"it wrote {received} bytes on its ready pipe and no {InheritedSockets.ReadyMessage.TrimEnd()}";
+                }
+
+                tail = text[^Math.Min(text.Length, InheritedSockets.ReadyMessage.Length)..];
+            }
+            else if (read == 0)
+            {
+                return "it exited, or closed its ready pipe, before it served";
             }
             else
             {
                 await Task.Delay(10).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>How much a new binary may write on its ready pipe before its READY line.</summary>
+    private const int MaxUnready = 4096;
+
+    /// <summary>
+    /// After a new binary that did not take over was killed: what it left behind (re-parented to this server, which
+    /// adopts orphans, and in this server's session, where runs never are) is killed and reaped, so that it neither
+    /// holds the listening sockets nor stays a zombie of this server.
+    /// </summary>
+    private static async Task KillLeftoversAsync()
+    {
+        int session = LibC.getsid(0);
+        for (int pass = 0, quiet = 0; pass < 50 && quiet < 3; pass++)
+        {
+            bool found = false;
+            foreach (int child in Children())
+            {
+                if (ProcStat.TryRead(child, out _, out int childSession, out _) && childSession == session)
+                {
+                    found = true;
+                    LibC.kill(child, LibC.SIGKILL);
+                    TryReap(child);
+                }
+            }
+
+            quiet = found ? 0 : quiet + 1;
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>This process's children, whichever of its threads they belong to.</summary>
+    private static List<int> Children()
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    foreach (string pid in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        children.Add(int.Parse(pid, CultureInfo.InvariantCulture));
+                    }
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return children;
     }
 
     /// <summary>One non-blocking read: the bytes read, 0 at end of file, -1 when nothing is there yet.</summary>

@@ -74,7 +74,6 @@ public sealed class InheritedSockets
             ready = Number(readyFd ?? string.Empty) is int fd && fd >= First && IsOpen(fd)
                 ? fd
                 : throw new UsageException($"{SwapReadyFd} does not name an open descriptor ('{readyFd}')");
-            SetCloseOnExec(ready);
         }
         else
         {
@@ -85,6 +84,16 @@ public sealed class InheritedSockets
         if (count is null || Number(count) is not int n || n < 1 || n > 1024)
         {
             throw new UsageException($"{ListenFds} must be a count of descriptors from 1 ('{count}', passed by {source})");
+        }
+
+        if (ready >= First && ready < First + n)
+        {
+            throw new UsageException($"{SwapReadyFd}={ready} names one of the {n} passed sockets ({ListenFds}), not a pipe of its own");
+        }
+
+        if (ready >= 0)
+        {
+            SetCloseOnExec(ready);
         }
 
         var descriptors = new int[n];

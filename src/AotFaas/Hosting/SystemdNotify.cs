@@ -25,15 +25,18 @@ public static class SystemdNotify
 
         try
         {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-
             // '@' names an abstract socket: its name starts with a NUL byte.
             var endpoint = new UnixDomainSocketEndPoint(path[0] == '@' ? "\0" + path[1..] : path);
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+
+            // Never wait: a reader that does not read (its queue full) must not hold up the server's start or its drain.
+            socket.Blocking = false;
             socket.SendTo(Encoding.UTF8.GetBytes(state), endpoint);
             return true;
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or ArgumentException)
         {
+            // Not a socket to tell (a path too long for one, a full queue, nobody there): systemd is not listening.
             return false;
         }
     }
