@@ -23,6 +23,18 @@ namespace AotFaas.Shared
         /// <summary><c>auth: hmac-sha256 $VARIABLE [Header-Name]</c>.</summary>
         public const string HmacSha256 = "hmac-sha256";
 
+        /// <summary><c>auth: token $VARIABLE Header-Name</c>: the secret itself in a header (GitLab's <c>X-Gitlab-Token</c>).</summary>
+        public const string Token = "token";
+
+        /// <summary><c>auth: stripe $VARIABLE</c>: Stripe's <c>Stripe-Signature</c>, timestamped.</summary>
+        public const string Stripe = "stripe";
+
+        /// <summary><c>auth: slack $VARIABLE</c>: Slack's <c>X-Slack-Signature</c> with <c>X-Slack-Request-Timestamp</c>.</summary>
+        public const string Slack = "slack";
+
+        /// <summary>The <c>auth</c> schemes, as messages list them.</summary>
+        public static readonly string[] AuthSchemes = { Bearer, HmacSha256, Token, Stripe, Slack };
+
         /// <summary>The <c>request-env</c> modes, as messages list them.</summary>
         public static readonly string[] RequestEnvModes = { Cgi, OpenFaas, None };
 

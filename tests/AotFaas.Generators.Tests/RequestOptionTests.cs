@@ -68,6 +68,17 @@ public class RequestOptionTests
     }
 
     [Theory]
+    [InlineData("token $GITLAB_TOKEN X-Gitlab-Token", "token", "GITLAB_TOKEN", "X-Gitlab-Token")]
+    [InlineData("stripe $STRIPE_WHSEC", "stripe", "STRIPE_WHSEC", null)]
+    [InlineData("slack $SLACK_SIGNING_SECRET", "slack", "SLACK_SIGNING_SECRET", null)]
+    public void Auth_token_stripe_and_slack_name_their_variable_and_the_token_its_header(string value, string scheme, string variable, string? header)
+    {
+        FunctionOptions options = Options($"  auth: {value}\n");
+
+        Assert.Equal((scheme, variable, header), (options.AuthScheme, options.AuthSecretVariable, options.AuthHeader));
+    }
+
+    [Theory]
     [InlineData("  methods: get\n", "write GET")]
     [InlineData("  methods: POST, g3t\n", "not an HTTP method")]
     [InlineData("  methods: CONNECT\n", "tunnel")]
@@ -79,6 +90,13 @@ public class RequestOptionTests
     [InlineData("  auth: bearer $A $B\n", "bearer $VARIABLE")]
     [InlineData("  auth: bearer $1X\n", "not a variable name")]
     [InlineData("  auth: hmac-sha256 $S X-Sig(1)\n", "not a header name")]
+    [InlineData("  auth: token $T\n", "then the header that carries it")]
+    [InlineData("  auth: token $T Authorization\n", "auth: bearer $T")]
+    [InlineData("  auth: token $T X-Token(\n", "not a header name")]
+    [InlineData("  auth: stripe $S Stripe-Signature\n", "endpoint's signing secret")]
+    [InlineData("  auth: slack\n", "app's signing secret")]
+    [InlineData("  auth: gitlab $T\n", "'token $VARIABLE Header-Name', 'stripe $VARIABLE' or 'slack $VARIABLE'")]
+    [InlineData("  auth: token $GITLAB_TOKEN X-Gitlab-Token\n  pass-env: GITLAB_TOKEN\n", "never reaches the program")]
     [InlineData("  pass-env: API_TOKEN\n  auth: bearer $API_TOKEN\n", "never reaches the program")]
     [InlineData("  auth: hmac-sha256 $SECRET\n  pass-env: HOME SECRET\n", "never reaches the program")]
     [InlineData("  auth: bearer $API_TOKEN\n  pass-authorization: true\n", "pass-authorization cannot be true")]
@@ -100,13 +118,18 @@ public class RequestOptionTests
     [Theory]
     [InlineData("hook: cat\n  auth: bearer s3cr3t-t0ken\n", "(2,16): FAAS015")]
     [InlineData("hook: cat\n  auth: hmac-sha256   abc123 X-Sig\n", "(2,23): FAAS015")]
-    public void A_secret_written_in_the_manifest_is_FAAS015_at_the_secret(string manifest, string position)
+    [InlineData("hook: cat\n  auth: token s3cr3t X-Gitlab-Token\n", "(2,15): FAAS015")]
+    [InlineData("hook: cat\n  auth: stripe whsec_s3cr3t\n", "(2,16): FAAS015")]
+    [InlineData("hook: cat\n  auth: slack s3cr3t\n", "(2,15): FAAS015")]
+    public void A_secret_written_in_the_manifest_is_FAAS015_at_the_secret_and_names_the_lines_scheme(string manifest, string position)
     {
         GeneratorDriverRunResult run = GeneratorHarness.Run(manifest).Run;
+        string scheme = manifest.Split("auth:")[1].Trim().Split(' ')[0];
 
         Assert.Equal([position], GeneratorHarness.Positions(run));
         Assert.Equal(DiagnosticSeverity.Error, run.Diagnostics[0].Severity);
         Assert.DoesNotContain("s3cr3t", run.Diagnostics[0].GetMessage(), StringComparison.Ordinal);
+        Assert.EndsWith($"for example auth: {scheme} $API_TOKEN", run.Diagnostics[0].GetMessage(), StringComparison.Ordinal);
         Assert.Null(GeneratorHarness.Table(run));
     }
 

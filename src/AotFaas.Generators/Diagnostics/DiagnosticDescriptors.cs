@@ -89,7 +89,7 @@ namespace AotFaas.Generators.Diagnostics
         public static readonly DiagnosticDescriptor LiteralSecret = Error(
             "FAAS015",
             "Secret written in the manifest",
-            "A secret cannot be written in the manifest, which is compiled into the binary: name a server environment variable that holds it, for example auth: bearer $API_TOKEN");
+            "A secret cannot be written in the manifest, which is compiled into the binary: name a server environment variable that holds it, for example auth: {0} $API_TOKEN");
 
         public static readonly DiagnosticDescriptor UnsignableMethod = Error(
             "FAAS016",

@@ -193,7 +193,7 @@ namespace AotFaas.Generators.Parsing
 
             if (key == OptionKeys.Auth && OptionTable.HasLiteralSecret(value, out int secretStart, out int secretLength))
             {
-                state.Report(DiagnosticDescriptors.LiteralSecret, state.At(start + valueStart + secretStart, secretLength));
+                state.Report(DiagnosticDescriptors.LiteralSecret, state.At(start + valueStart + secretStart, secretLength), OptionTable.AuthSchemeOf(value));
                 return;
             }
 

@@ -159,7 +159,7 @@ namespace AotFaas.Generators.Parsing
         {
             string[] words = Words(value);
             secretStart = secretLength = 0;
-            if (words.Length < 2 || (words[0] != OptionValues.Bearer && words[0] != OptionValues.HmacSha256) || words[1].StartsWith("$", StringComparison.Ordinal))
+            if (words.Length < 2 || System.Array.IndexOf(OptionValues.AuthSchemes, words[0]) < 0 || words[1].StartsWith("$", StringComparison.Ordinal))
             {
                 return false;
             }
@@ -168,6 +168,9 @@ namespace AotFaas.Generators.Parsing
             secretLength = words[1].Length;
             return true;
         }
+
+        /// <summary>The scheme word an <c>auth</c> value starts with.</summary>
+        public static string AuthSchemeOf(string value) => Words(value)[0];
 
         /// <summary>
         /// The first bodiless method (GET, HEAD) of an <c>hmac-sha256</c> function, or null: the HMAC of
@@ -261,17 +264,18 @@ namespace AotFaas.Generators.Parsing
         {
             string[] words = Words(value);
             string scheme = words[0];
-            if (scheme != OptionValues.Bearer && scheme != OptionValues.HmacSha256)
+            string? usage = AuthUsage(scheme);
+            if (usage is null)
             {
-                return "write 'bearer $VARIABLE' or 'hmac-sha256 $VARIABLE [Header-Name]'";
+                return "write 'bearer $VARIABLE', 'hmac-sha256 $VARIABLE [Header-Name]', 'token $VARIABLE Header-Name', 'stripe $VARIABLE' or 'slack $VARIABLE'";
             }
 
-            int most = scheme == OptionValues.Bearer ? 2 : 3;
-            if (words.Length < 2 || words.Length > most)
+            // The header: hmac-sha256 may name one (default GitHub's), token must; the others have their sender's.
+            int least = scheme == OptionValues.Token ? 3 : 2;
+            int most = scheme == OptionValues.HmacSha256 || scheme == OptionValues.Token ? 3 : 2;
+            if (words.Length < least || words.Length > most)
             {
-                return scheme == OptionValues.Bearer
-                    ? "write 'bearer $VARIABLE': the server variable that holds the token"
-                    : "write 'hmac-sha256 $VARIABLE [Header-Name]': the server variable that holds the secret, then the signature header (default " + DefaultSignatureHeader + ")";
+                return "write '" + usage;
             }
 
             string variable = words[1].Substring(1);
@@ -281,10 +285,15 @@ namespace AotFaas.Generators.Parsing
                 return error;
             }
 
-            string header = words.Length == 3 ? words[2] : DefaultSignatureHeader;
-            if (!MediaType.IsToken(header))
+            string? header = words.Length == 3 ? words[2] : scheme == OptionValues.HmacSha256 ? DefaultSignatureHeader : null;
+            if (header is not null && !MediaType.IsToken(header))
             {
                 return "'" + header + "' is not a header name";
+            }
+
+            if (scheme == OptionValues.Token && string.Equals(header, "Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                return "a token in the Authorization header is auth: bearer $" + variable;
             }
 
             if (Contains(options.PassEnv, variable))
@@ -297,9 +306,20 @@ namespace AotFaas.Generators.Parsing
                 return BearerPassed();
             }
 
-            options = options with { AuthScheme = scheme, AuthSecretVariable = variable, AuthHeader = scheme == OptionValues.HmacSha256 ? header : null };
+            options = options with { AuthScheme = scheme, AuthSecretVariable = variable, AuthHeader = header };
             return null;
         }
+
+        /// <summary>How <paramref name="scheme"/> is written (the end of an error message), or null for a scheme that is not one.</summary>
+        private static string? AuthUsage(string scheme) => scheme switch
+        {
+            OptionValues.Bearer => "bearer $VARIABLE': the server variable that holds the token",
+            OptionValues.HmacSha256 => "hmac-sha256 $VARIABLE [Header-Name]': the server variable that holds the secret, then the signature header (default " + DefaultSignatureHeader + ")",
+            OptionValues.Token => "token $VARIABLE Header-Name': the server variable that holds the token, then the header that carries it (e.g. X-Gitlab-Token)",
+            OptionValues.Stripe => "stripe $VARIABLE': the server variable that holds the endpoint's signing secret (whsec_...)",
+            OptionValues.Slack => "slack $VARIABLE': the server variable that holds the app's signing secret",
+            _ => null,
+        };
 
         private static string SecretPassed(string variable)
             => "'" + variable + "' holds this function's auth secret, which never reaches the program: do not pass it with pass-env";

@@ -12,7 +12,8 @@ namespace AotFaas.Execution;
 /// watchdog's names (<c>openfaas</c>), or none. Three headers are never passed: <c>Proxy</c> (httpoxy,
 /// CVE-2016-5385: it would become HTTP_PROXY, which many HTTP clients read as their proxy),
 /// <c>Proxy-Authorization</c> (a client's credentials for a proxy on the way, never the function's), and
-/// <c>Authorization</c> unless the function sets <c>pass-authorization: true</c>. A header whose name
+/// <c>Authorization</c> unless the function sets <c>pass-authorization: true</c> (and the header of an
+/// <c>auth: token</c> function, which holds its secret). A header whose name
 /// holds anything but letters, digits and '-' is not passed either, so that <c>X_Forwarded_For</c>
 /// cannot pose as <c>X-Forwarded-For</c> once '-' becomes '_'. The server's own variables come first and
 /// a header never takes one of their names (<c>Method: DELETE</c> does not become <c>Http_Method</c>), even
@@ -48,10 +49,11 @@ public static class RequestVariables
     }
 
     /// <summary>Whether a request header may become a variable (see the class remarks).</summary>
-    public static bool IsPassed(string name, bool passAuthorization)
+    public static bool IsPassed(string name, Proc proc)
     {
         if (name.Length == 0 || name.Equals("Proxy", StringComparison.OrdinalIgnoreCase) || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
-            || (!passAuthorization && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
+            || (!proc.PassAuthorization && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+            || (proc.Auth == AuthScheme.Token && name.Equals(proc.AuthHeader, StringComparison.OrdinalIgnoreCase)))
         {
             return false;
         }
@@ -97,7 +99,7 @@ public static class RequestVariables
         foreach (KeyValuePair<string, StringValues> header in request.Headers)
         {
             // CONTENT_TYPE and CONTENT_LENGTH say these already (RFC 3875 section 4.1.18).
-            if (!IsPassed(header.Key, proc.PassAuthorization)
+            if (!IsPassed(header.Key, proc)
                 || header.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)
                 || header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {
@@ -146,7 +148,7 @@ public static class RequestVariables
 
         foreach (KeyValuePair<string, StringValues> header in request.Headers)
         {
-            if (!IsPassed(header.Key, proc.PassAuthorization))
+            if (!IsPassed(header.Key, proc))
             {
                 continue;
             }

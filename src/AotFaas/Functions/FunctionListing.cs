@@ -7,6 +7,17 @@ namespace AotFaas.Functions;
 /// <summary>The text of <c>--list</c>: the compiled functions, written as the manifest writes them, options included.</summary>
 public static class FunctionListing
 {
+    /// <summary>The word of <paramref name="scheme"/> in the manifest (<c>bearer</c>, <c>hmac-sha256</c>, ...), or null for none.</summary>
+    public static string? SchemeWord(AuthScheme scheme) => scheme switch
+    {
+        AuthScheme.Bearer => OptionValues.Bearer,
+        AuthScheme.HmacSha256 => OptionValues.HmacSha256,
+        AuthScheme.Token => OptionValues.Token,
+        AuthScheme.Stripe => OptionValues.Stripe,
+        AuthScheme.Slack => OptionValues.Slack,
+        _ => null,
+    };
+
     public static string Format(IEnumerable<Proc> functions)
     {
         var text = new StringBuilder();
@@ -59,6 +70,9 @@ public static class FunctionListing
             {
                 AuthScheme.Bearer => $"{OptionValues.Bearer} ${proc.AuthSecretVariable}",
                 AuthScheme.HmacSha256 => $"{OptionValues.HmacSha256} ${proc.AuthSecretVariable} {proc.AuthHeader}",
+                AuthScheme.Token => $"{OptionValues.Token} ${proc.AuthSecretVariable} {proc.AuthHeader}",
+                AuthScheme.Stripe => $"{OptionValues.Stripe} ${proc.AuthSecretVariable}",
+                AuthScheme.Slack => $"{OptionValues.Slack} ${proc.AuthSecretVariable}",
                 _ => null,
             }),
         ];

@@ -40,9 +40,10 @@ internal static class AdmissionChecks
             return InvokeResult.Refusal(StatusCodes.Status500InternalServerError, $"'{function}' cannot check its callers: its auth secret is not set", LogLevel.Error);
         }
 
-        if (route.Auth is { Scheme: AuthScheme.Bearer } bearer && !bearer.CheckBearer(context.Request.Headers.Authorization))
+        // A signature over the body is checked once the body is in hand (SignedBody); the others here, before anything.
+        if (route.Auth is { SignsBody: false } auth && !auth.CheckHeaders(context.Request.Headers))
         {
-            return FunctionAuth.Unauthorized(bearer);
+            return FunctionAuth.Unauthorized(auth);
         }
 
         return LimitBody(context, policy) ? null : InvokeResult.Refusal(StatusCodes.Status413PayloadTooLarge, InvokeResult.BodyTooLarge(function, policy.MaxBody));

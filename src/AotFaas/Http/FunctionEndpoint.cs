@@ -83,10 +83,10 @@ public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndp
         PipeReader? signedInput = null;
         try
         {
-            if (route.Auth is { Scheme: AuthScheme.HmacSha256 } hmac)
+            if (route.Auth is { SignsBody: true } signer)
             {
                 // Before a slot is taken, and within the deadline: an unsigned body must not hold what signed ones need.
-                (signedBody, InvokeResult? unsigned) = await SignedBody.ReceiveAsync(context, policy, hmac, route.Unverified, Remaining(policy, invocation), invocation.Started);
+                (signedBody, InvokeResult? unsigned) = await SignedBody.ReceiveAsync(context, policy, signer, route.Unverified, Remaining(policy, invocation), invocation.Started);
                 if (unsigned is not null)
                 {
                     await RespondAsync(context, unsigned, invocation, policy);

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using AotFaas.Functions;
-using AotFaas.Shared;
 
 namespace AotFaas.Operations;
 
@@ -32,12 +31,7 @@ public static class Portal
                 Name = proc.FuncName,
                 Command = proc.CommandLine,
                 Methods = [.. proc.Methods],
-                Auth = proc.Auth switch
-                {
-                    AuthScheme.None => null,
-                    AuthScheme.Bearer => OptionValues.Bearer,
-                    _ => OptionValues.HmacSha256,
-                },
+                Auth = FunctionListing.SchemeWord(proc.Auth),
                 AuthHeader = proc.Auth == AuthScheme.HmacSha256 ? proc.AuthHeader : null,
             };
         }

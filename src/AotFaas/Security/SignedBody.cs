@@ -8,10 +8,10 @@ using AotFaas.Invokers;
 namespace AotFaas.Security;
 
 /// <summary>
-/// Receives the body of a request to an <c>auth: hmac-sha256</c> function and checks its signature before
-/// anything runs and before a slot is taken: the signature covers the whole body, so the whole body must be
-/// in hand first. A signature header that could never match (missing, repeated, not 64 hex digits) is refused
-/// before the body is read. Receiving is bounded like a run: by the function's <c>max-body</c> (counting the
+/// Receives the body of a request to a function whose <c>auth</c> signs the body (<c>hmac-sha256</c>, <c>stripe</c>,
+/// <c>slack</c>) and checks its signature before anything runs and before a slot is taken: the signature covers the
+/// whole body, so the whole body must be in hand first. Signature headers that could never match (missing,
+/// repeated, not 64 hex digits) or a timestamp outside the replay window are refused before the body is read. Receiving is bounded like a run: by the function's <c>max-body</c> (counting the
 /// body's own bytes), by its deadline, and server-wide by <see cref="UnverifiedBodies"/>: how many bodies are
 /// received at once, and what they hold together in memory and in their unnamed temporary files
 /// (<c>O_TMPFILE</c>), which vanish when closed.
@@ -26,8 +26,8 @@ public static class SignedBody
     /// </summary>
     public static async Task<(Received? Body, InvokeResult? Refusal)> ReceiveAsync(HttpContext context, FunctionPolicy policy, FunctionAuth auth, UnverifiedBodies budget, TimeSpan timeout, long started)
     {
-        Microsoft.Extensions.Primitives.StringValues signature = context.Request.Headers[auth.Header!];
-        if (!FunctionAuth.IsWellFormedSignature(signature))
+        FunctionAuth.Signature? signature = auth.ReadSignature(context.Request.Headers, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        if (signature is null)
         {
             return (null, FunctionAuth.Unauthorized(auth));
         }
@@ -50,13 +50,13 @@ public static class SignedBody
         using CancellationTokenRegistration stop = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), body);
         try
         {
-            Failure failure = await ReceiveAsync(body, auth, received, policy.MaxBody).ConfigureAwait(false);
+            Failure failure = await ReceiveAsync(body, auth, signature, received, policy.MaxBody).ConfigureAwait(false);
             if (failure == Failure.Stopped)
             {
                 throw new OperationCanceledException(deadline.Token);
             }
 
-            if (failure == Failure.None && FunctionAuth.CheckSignature(signature, received.Hash!))
+            if (failure == Failure.None && signature.Matches(received.Hash!))
             {
                 return (received, null);
             }
@@ -110,9 +110,9 @@ public static class SignedBody
     /// Reads the whole body from <paramref name="reader"/> into <paramref name="received"/> while computing its HMAC.
     /// Every read is advanced past before returning, so the server can still drain or close the request cleanly.
     /// </summary>
-    private static async Task<Failure> ReceiveAsync(PipeReader reader, FunctionAuth auth, Received received, long maxBody)
+    private static async Task<Failure> ReceiveAsync(PipeReader reader, FunctionAuth auth, FunctionAuth.Signature signature, Received received, long maxBody)
     {
-        received.Hash = auth.BeginBody();
+        received.Hash = auth.BeginBody(signature);
         while (true)
         {
             ReadResult read = await reader.ReadAsync().ConfigureAwait(false);

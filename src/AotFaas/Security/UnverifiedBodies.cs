@@ -51,7 +51,7 @@ public sealed class UnverifiedBodies(long byteBudget, int maxReceiving = Unverif
         long budget = MinByteBudget;
         foreach (Proc proc in functions)
         {
-            if (proc.Auth == AuthScheme.HmacSha256)
+            if (proc.Auth is AuthScheme.HmacSha256 or AuthScheme.Stripe or AuthScheme.Slack)
             {
                 budget = Math.Max(budget, proc.MaxBody ?? limits.MaxBody);
             }

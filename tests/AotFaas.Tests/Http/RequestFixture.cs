@@ -7,6 +7,11 @@ public sealed class RequestFixture : IAsyncLifetime
 {
     public const string Token = "t0ken-9f2c7a1e-only-the-server-knows";
     public const string HookSecret = "It's a Secret to Everybody";
+    public const string GitLabToken = "gl-7c1d-shared-token";
+    public const string StripeSecret = "whsec_test_2f9a6c1b8e";
+
+    /// <summary>The signing secret of Slack's own example ("Verifying requests from Slack").</summary>
+    public const string SlackSecret = "8f742231b10e8888abcd99yyyzzz85a5";
 
     private TestServer? _server;
 
@@ -22,6 +27,9 @@ public sealed class RequestFixture : IAsyncLifetime
         ["PATH"] = Environment.GetEnvironmentVariable("PATH")!,
         ["API_TOKEN"] = Token,
         ["HOOK_SECRET"] = HookSecret,
+        ["GITLAB_TOKEN"] = GitLabToken,
+        ["STRIPE_WHSEC"] = StripeSecret,
+        ["SLACK_SIGNING_SECRET"] = SlackSecret,
     };
 
     public async Task InitializeAsync()
@@ -43,6 +51,9 @@ public sealed class RequestFixture : IAsyncLifetime
             new("bearer", "sh", ["-c", $"touch {Scratch}/bearer.$HTTP_X_RUN_ID; env"], auth: AuthScheme.Bearer, authSecretVariable: "API_TOKEN"),
             new("hook", "sh", ["-c", $"touch {Scratch}/hook.$HTTP_X_RUN_ID; cat; echo; env"], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Hub-Signature-256", maxBody: 1 << 20),
             new("hook-custom", "cat", [], auth: AuthScheme.HmacSha256, authSecretVariable: "HOOK_SECRET", authHeader: "X-Signature", methods: ["GET", "POST"]),
+            new("gitlab", "sh", ["-c", $"touch {Scratch}/gitlab.$HTTP_X_RUN_ID; env"], auth: AuthScheme.Token, authSecretVariable: "GITLAB_TOKEN", authHeader: "X-Gitlab-Token"),
+            new("stripe", "sh", ["-c", $"touch {Scratch}/stripe.$HTTP_X_RUN_ID; cat"], auth: AuthScheme.Stripe, authSecretVariable: "STRIPE_WHSEC"),
+            new("slack", "sh", ["-c", $"touch {Scratch}/slack.$HTTP_X_RUN_ID; cat"], auth: AuthScheme.Slack, authSecretVariable: "SLACK_SIGNING_SECRET"),
         ];
         _server = await TestServer.StartAsync(procs, environment: name => ServerEnvironment.GetValueOrDefault(name));
         Client = _server.Client;
