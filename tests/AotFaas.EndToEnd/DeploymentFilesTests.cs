@@ -32,6 +32,67 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         Assert.Matches("(?m)^ENV PORT=8080$", dockerfile);
         Assert.Equal("/app/aotfaas", DockerCommand()[0]);
         Assert.Contains("artifacts/", File.ReadAllText(Path.Combine(Repo.Root, ".dockerignore")), StringComparison.Ordinal);
+        Assert.Contains("Ubuntu 24.04", dockerfile, StringComparison.Ordinal);
+
+        // The functions' folder and packages: the default folder exists, and the worked example's does, with the files its manifest names.
+        Assert.Matches("(?m)^ARG FUNCTIONS=deploy/functions$", dockerfile);
+        Assert.True(Directory.Exists(Path.Combine(Repo.Root, "deploy", "functions")));
+        Assert.Matches("(?m)^WORKDIR /app/functions$", dockerfile);
+        Assert.Matches("(?m)^COPY \\$\\{FUNCTIONS\\}/ \\./$", dockerfile);
+        Assert.Matches("(?m)^ARG PACKAGES=\"\"$", dockerfile);
+        Assert.Contains("--build-arg MANIFEST=examples/functions.faas", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("--build-arg FUNCTIONS=examples/functions", dockerfile, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(Repo.Root, "examples", "functions", "slugify.py")));
+        Assert.True(File.Exists(Path.Combine(Repo.Root, "examples", "functions", "on-push.sh")));
+    }
+
+    [Fact]
+    public void The_Dockerfile_restores_from_the_project_files_alone_before_it_copies_the_sources()
+    {
+        string[] lines = Read("Dockerfile").Split('\n');
+        int restore = Array.FindIndex(lines, l => l.StartsWith("RUN dotnet restore ", StringComparison.Ordinal));
+        int sources = Array.IndexOf(lines, "COPY . .");
+        Assert.InRange(restore, 0, sources - 1);
+
+        // The layer as Docker builds it: only the files copied before it, then its RUN line (amd64).
+        string context = Directory.CreateTempSubdirectory("aotfaas-restore-").FullName;
+        try
+        {
+            foreach (string copy in lines[..restore].Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)))
+            {
+                string[] words = copy.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                string target = Path.Combine(context, words[^1] == "./" ? string.Empty : words[^1]);
+                Directory.CreateDirectory(target);
+                foreach (string file in words[1..^1])
+                {
+                    File.Copy(Path.Combine(Repo.Root, file), Path.Combine(target, Path.GetFileName(file)));
+                }
+            }
+
+            string run = lines[restore]["RUN ".Length..];
+            (int code, string output) = Repo.Run("/bin/sh", ["-c", $"cd '{context}' && {run}"], TimeSpan.FromMinutes(5), new Dictionary<string, string> { ["TARGETARCH"] = "amd64" });
+            Assert.True(code == 0, "the restore layer fails with only the files copied before it:\n" + output);
+            Assert.True(File.Exists(Path.Combine(context, "src", "AotFaas", "obj", "project.assets.json")));
+        }
+        finally
+        {
+            Directory.Delete(context, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_Kubernetes_files_pull_scrape_keep_a_pod_and_take_auth_secrets_from_a_Secret()
+    {
+        string yaml = Read("kubernetes.yaml");
+
+        Assert.Matches("(?m)^ +imagePullPolicy: (IfNotPresent|Always)$", yaml);
+        Assert.Matches("(?m)^ +prometheus\\.io/scrape: \"true\"$", yaml);
+        Assert.Matches("(?m)^ +prometheus\\.io/port: \"8080\"$", yaml);
+        Assert.Matches("(?m)^ +prometheus\\.io/path: /metrics$", yaml);
+        Assert.Matches("(?m)^kind: PodDisruptionBudget$", yaml);
+        Assert.Matches("(?m)^  minAvailable: 1$", yaml);
+        Assert.Matches("(?m)^ +secretKeyRef:$", yaml);
+        Assert.Contains("One limit covers the server and every run of every function", yaml, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -46,7 +107,8 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         string[] paths = [.. ProbePaths(Read("kubernetes.yaml")), .. ProbePaths(Read("knative.yaml"))];
 
         Assert.Equal(["/_/health", "/healthz", "/_/health"], paths);
-        foreach (string path in paths)
+        string scraped = Regex.Match(Read("kubernetes.yaml"), "prometheus\\.io/path: (\\S+)").Groups[1].Value;
+        foreach (string path in paths.Append(scraped))
         {
             using HttpResponseMessage response = await server.Client.GetAsync(path);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
