@@ -61,6 +61,7 @@ public static class FunctionListing
                 AuthScheme.HmacSha256 => $"{OptionValues.HmacSha256} ${proc.AuthSecretVariable} {proc.AuthHeader}",
                 _ => null,
             }),
+            (OptionKeys.LogStderr, proc.LogStderr is bool log ? (log ? "true" : "false") : null),
         ];
         foreach ((string key, string? value) in rest)
         {

@@ -69,6 +69,8 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --system-api-token-env VAR Require 'Authorization: Bearer <value of VAR>' there (implies --system-api).
           --portal                   Serve a page at / to try the functions from a browser.
           --log-format text|json     One line per entry (default), or the JSON console format.
+          --no-log-stderr            Do not log the stderr of functions that do not set log-stderr
+                                     (by default each run's first 64 lines or 8 KiB are logged).
           --drain-delay DURATION     After SIGTERM, keep accepting with health at 503 this long
                                      before draining (default 0s).
 
@@ -187,6 +189,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                     break;
                 case "--no-metrics":
                     metrics = false;
+                    break;
+                case "--no-log-stderr":
+                    limits = limits with { LogStderr = false };
                     break;
                 case "--system-api":
                     systemApi = true;
