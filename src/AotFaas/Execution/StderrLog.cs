@@ -80,7 +80,10 @@ public static partial class StderrLog
 
             lines++;
             int room = Math.Min(MaxLineBytes, MaxBytes - logged);
-            if (line.Length <= room)
+
+            // A last line without its line feed in what was kept, when more was written: it runs on past the kept bytes.
+            bool runsOn = newline < 0 && stderr.Overflowed;
+            if (line.Length <= room && !runsOn)
             {
                 Line(log, level, function, requestId, Escape(line));
                 logged += line.Length;
@@ -89,8 +92,8 @@ public static partial class StderrLog
             }
 
             // Cut where a character starts, not inside its UTF-8 sequence.
-            int cut = room;
-            while (cut > 0 && cut > room - 3 && (line[cut] & 0xC0) == 0x80)
+            int cut = Math.Min(room, line.Length);
+            while (cut < line.Length && cut > 0 && cut > room - 3 && (line[cut] & 0xC0) == 0x80)
             {
                 cut--;
             }
@@ -104,7 +107,7 @@ public static partial class StderrLog
             LineCut(log, level, function, requestId, cut, Escape(line[..cut]));
             logged += cut;
             linesCut++;
-            if (room < MaxLineBytes || (newline < 0 && stderr.Overflowed))
+            if (room < MaxLineBytes || runsOn)
             {
                 // The run's budget ends in this line, or the line runs on past what was kept: the rest is not logged.
                 position += cut;

@@ -170,6 +170,20 @@ public sealed class StderrLogTests(StderrLogFixture server) : IClassFixture<Stde
     }
 
     [Fact]
+    public async Task A_line_that_runs_on_past_the_64_KiB_the_server_keeps_is_logged_as_cut()
+    {
+        // Blank lines cost nothing, so the line starts 36 bytes before the end of what is kept; its other 64 bytes are dropped.
+        byte[] stderr = [.. Enumerable.Repeat((byte)'\n', 65_500), .. Enumerable.Repeat((byte)'x', 100), (byte)'\n'];
+
+        StderrLogFixture.Run run = await server.PostAsync("to-stderr", stderr);
+
+        Assert.Equal([new string('x', 36)], run.Lines);
+        Assert.Equal(4, run.Stderr[0].EventId.Id);
+        Assert.Equal(65L, run.NotLogged!.State["BytesNotLogged"]);
+        Assert.Equal(1L, run.NotLogged.State["LinesNotLogged"]);
+    }
+
+    [Fact]
     public async Task Output_that_never_ends_a_line_is_logged_when_the_run_ends()
     {
         StderrLogFixture.Run run = await server.PostAsync("to-stderr-fail", "no line feed, ever");
