@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 
 namespace AotFaas.Execution;
@@ -8,10 +7,12 @@ namespace AotFaas.Execution;
 /// A run's stderr in the server's log, line by line, each entry with the function's name and the request id. Written
 /// once the program is gone, from the bytes the run kept anyway (the first <see cref="Functions.RunLimits.MaxStderr"/>,
 /// for a 500 body), so a run that writes no stderr costs one length check. Bounded per run: the first
-/// <see cref="MaxLines"/> lines or <see cref="MaxBytes"/> of stderr, whichever comes first; a line longer than
-/// <see cref="MaxLineBytes"/> is cut there (and says so); then one entry counts the bytes and lines not logged.
-/// The bytes are the program's, untrusted: <see cref="Escape"/> makes them text that cannot end an entry, start one,
-/// or reach a terminal as a control sequence.
+/// <see cref="MaxLines"/> lines or <see cref="MaxBytes"/> of log text, whichever comes first; a line is cut at
+/// <see cref="MaxLineBytes"/> of text (and says so); then one entry counts the bytes and lines of stderr not logged.
+/// The bytes are the program's, untrusted: <see cref="Escape(ReadOnlySpan{byte})"/> makes them text that cannot end an
+/// entry, start one, or reach a terminal as a control sequence. The sizes are of that text, in UTF-8: the same as the
+/// program's bytes for text, and an escape counts what it takes (<c>\x1b</c> is 4 bytes), so a run of binary output
+/// logs no more than a run of text does.
 /// </summary>
 public static partial class StderrLog
 {
@@ -21,11 +22,13 @@ public static partial class StderrLog
     /// <summary>The most lines of one run that are logged (blank lines are skipped and do not count).</summary>
     public const int MaxLines = 64;
 
-    /// <summary>The most bytes of one run's stderr that are logged, line endings aside.</summary>
+    /// <summary>The most text one run logs, in UTF-8 bytes of the escaped lines.</summary>
     public const int MaxBytes = 8 * 1024;
 
-    /// <summary>The most bytes of one line that are logged; a longer line is cut there.</summary>
+    /// <summary>The most text one line logs, in UTF-8 bytes; a longer line is cut there.</summary>
     public const int MaxLineBytes = 2 * 1024;
+
+    private const string HexDigits = "0123456789abcdef";
 
     // Printable ASCII and tab: the bytes a line passes through as they are.
     private static readonly SearchValues<byte> Plain = SearchValues.Create(PlainBytes());
@@ -83,39 +86,33 @@ public static partial class StderrLog
 
             // A last line without its line feed in what was kept, when more was written: it runs on past the kept bytes.
             bool runsOn = newline < 0 && stderr.Overflowed;
-            if (line.Length <= room && !runsOn)
+            string text = Escape(line, room, out int consumed, out int written);
+            if (consumed == line.Length && !runsOn)
             {
-                Line(log, level, function, requestId, Escape(line));
-                logged += line.Length;
+                Line(log, level, function, requestId, text);
+                logged += written;
                 position = next;
                 continue;
             }
 
-            // Cut where a character starts, not inside its UTF-8 sequence.
-            int cut = Math.Min(room, line.Length);
-            while (cut < line.Length && cut > 0 && cut > room - 3 && (line[cut] & 0xC0) == 0x80)
-            {
-                cut--;
-            }
-
-            if (cut == 0)
+            if (consumed == 0)
             {
                 // Not one character of it fits in what is left of the run's budget.
                 break;
             }
 
-            LineCut(log, level, function, requestId, cut, Escape(line[..cut]));
-            logged += cut;
+            LineCut(log, level, function, requestId, consumed, text);
+            logged += written;
             linesCut++;
             if (room < MaxLineBytes || runsOn)
             {
                 // The run's budget ends in this line, or the line runs on past what was kept: the rest is not logged.
-                position += cut;
+                position += consumed;
                 break;
             }
 
             // What is not logged of the line runs to its end, line ending included, as the tail's bytes do.
-            bytesCut += next - (position + cut);
+            bytesCut += next - (position + consumed);
             position = next;
         }
 
@@ -149,21 +146,31 @@ public static partial class StderrLog
     /// controls, the Unicode line and paragraph separators and the bidirectional controls as <c>\uNNNN</c>. A backslash
     /// stays as it is, so the escapes are for reading, not for decoding.
     /// </summary>
-    public static string Escape(ReadOnlySpan<byte> bytes)
+    public static string Escape(ReadOnlySpan<byte> bytes) => Escape(bytes, int.MaxValue, out _, out _);
+
+    /// <summary>
+    /// As <see cref="Escape(ReadOnlySpan{byte})"/>, up to <paramref name="maxBytes"/> of text (in UTF-8): it stops before
+    /// a character or an escape that would not fit, never inside one. <paramref name="consumed"/> is how many of
+    /// <paramref name="bytes"/> the text shows, <paramref name="written"/> its size.
+    /// </summary>
+    public static string Escape(ReadOnlySpan<byte> bytes, int maxBytes, out int consumed, out int written)
     {
-        int first = bytes.IndexOfAnyExcept(Plain);
-        if (first < 0)
+        int plain = bytes.IndexOfAnyExcept(Plain);
+        if (plain < 0 || plain >= maxBytes)
         {
-            return Encoding.ASCII.GetString(bytes);
+            // Printable ASCII up to the end or the limit: the common line.
+            consumed = written = Math.Min(plain < 0 ? bytes.Length : plain, maxBytes);
+            return Encoding.ASCII.GetString(bytes[..consumed]);
         }
 
-        var text = new StringBuilder(bytes.Length + 16);
+        var text = new StringBuilder(Math.Min(bytes.Length, maxBytes) + 16);
         Span<char> utf16 = stackalloc char[2];
         int i = 0;
+        int size = 0;
         while (i < bytes.Length)
         {
-            int plain = bytes[i..].IndexOfAnyExcept(Plain);
-            int run = plain < 0 ? bytes.Length - i : plain;
+            plain = bytes[i..].IndexOfAnyExcept(Plain);
+            int run = Math.Min(plain < 0 ? bytes.Length - i : plain, maxBytes - size);
             if (run > 0)
             {
                 foreach (byte b in bytes.Slice(i, run))
@@ -172,44 +179,69 @@ public static partial class StderrLog
                 }
 
                 i += run;
+                size += run;
                 continue;
             }
 
-            byte control = bytes[i];
-            if (control == '\r')
+            if (plain != 0)
             {
-                text.Append("\\r");
-                i++;
-                continue;
+                // Plain bytes, and no room for them.
+                break;
             }
 
-            if (control < 0x80)
+            byte first = bytes[i];
+            int length;
+            if (first == '\r')
             {
-                Hex(text, control);
-                i++;
-                continue;
-            }
-
-            if (Rune.DecodeFromUtf8(bytes[i..], out Rune rune, out int consumed) != OperationStatus.Done)
-            {
-                // Not UTF-8 (or cut short): each byte of the sequence as it is.
-                foreach (byte b in bytes.Slice(i, consumed))
+                length = 2;
+                if (size + length > maxBytes)
                 {
-                    Hex(text, b);
+                    break;
                 }
+
+                text.Append('\\').Append('r');
+                i++;
+            }
+            else if (first < 0x80 || Rune.DecodeFromUtf8(bytes[i..], out Rune rune, out int sequence) != OperationStatus.Done)
+            {
+                // A control byte, or a byte that does not start a UTF-8 character (each byte of a bad sequence in turn).
+                length = 4;
+                if (size + length > maxBytes)
+                {
+                    break;
+                }
+
+                AppendHex(text.Append('\\').Append('x'), first);
+                i++;
             }
             else if (IsHidden(rune.Value))
             {
-                text.Append("\\u").Append(rune.Value.ToString("x4", CultureInfo.InvariantCulture));
+                length = 6;
+                if (size + length > maxBytes)
+                {
+                    break;
+                }
+
+                AppendHex(AppendHex(text.Append('\\').Append('u'), (byte)(rune.Value >> 8)), (byte)rune.Value);
+                i += sequence;
             }
             else
             {
+                length = sequence;
+                if (size + length > maxBytes)
+                {
+                    break;
+                }
+
                 text.Append(utf16[..rune.EncodeToUtf16(utf16)]);
+                i += sequence;
             }
 
-            i += consumed;
+            size += length;
         }
 
+        consumed = i;
+        written = size;
         return text.ToString();
     }
 
@@ -228,8 +260,8 @@ public static partial class StderrLog
         return [.. bytes];
     }
 
-    private static StringBuilder Hex(StringBuilder text, byte b)
-        => text.Append("\\x").Append(b.ToString("x2", CultureInfo.InvariantCulture));
+    private static StringBuilder AppendHex(StringBuilder text, byte b)
+        => text.Append(HexDigits[b >> 4]).Append(HexDigits[b & 0xf]);
 
     /// <summary>One line of a function's stderr.</summary>
     [LoggerMessage(EventId = 3, EventName = "Stderr", Message = "{Function} request_id={RequestId}: {Line}")]

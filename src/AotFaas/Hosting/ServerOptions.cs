@@ -70,7 +70,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --portal                   Serve a page at / to try the functions from a browser.
           --log-format text|json     One line per entry (default), or the JSON console format.
           --no-log-stderr            Do not log the stderr of functions that do not set log-stderr
-                                     (by default each run's first 64 lines or 8 KiB are logged).
+                                     (by default each run's first 64 lines or 8 KiB of text are logged).
           --drain-delay DURATION     After SIGTERM, keep accepting with health at 503 this long
                                      before draining (default 0s).
 

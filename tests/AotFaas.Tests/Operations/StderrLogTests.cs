@@ -144,6 +144,20 @@ public sealed class StderrLogTests(StderrLogFixture server) : IClassFixture<Stde
     }
 
     [Fact]
+    public async Task The_caps_count_the_escaped_text_so_binary_output_logs_no_more_than_text()
+    {
+        // 3,000 ESC bytes: each is 4 bytes of text, so 512 of them fill a line's 2 KiB.
+        byte[] stderr = [.. Enumerable.Repeat((byte)0x1b, 3000), (byte)'\n', .. "after\n"u8];
+
+        StderrLogFixture.Run run = await server.PostAsync("to-stderr", stderr);
+
+        Assert.Equal([string.Concat(Enumerable.Repeat("\\x1b", 512)), "after"], run.Lines);
+        Assert.Equal(512, run.Stderr[0].State["LineBytesLogged"]);
+        Assert.Equal(3000L - 512 + 1, run.NotLogged!.State["BytesNotLogged"]);
+        Assert.Equal(1L, run.NotLogged.State["LinesNotLogged"]);
+    }
+
+    [Fact]
     public async Task A_cut_never_splits_a_character()
     {
         // 2,047 bytes, then a two-byte character across the 2 KiB mark.
@@ -261,6 +275,21 @@ public sealed class StderrLogTests(StderrLogFixture server) : IClassFixture<Stde
     [InlineData("ünïcødé → 𝄞", "ünïcødé → 𝄞")]
     public void Escape_keeps_text_and_shows_control_characters(string line, string escaped)
         => Assert.Equal(escaped, StderrLog.Escape(Encoding.UTF8.GetBytes(line)));
+
+    [Theory]
+    [InlineData("abcdef", 4, "abcd", 4)]
+    [InlineData("ab\u001bcd", 5, "ab", 2)]
+    [InlineData("ab\u001bcd", 6, "ab\\x1b", 3)]
+    [InlineData("ab\rcd", 3, "ab", 2)]
+    [InlineData("aé", 2, "a", 1)]
+    [InlineData("a\u202e", 6, "a", 1)]
+    [InlineData("a\u202eb", 8, "a\\u202eb", 5)]
+    public void Escape_stops_before_what_would_pass_the_limit_never_inside_it(string line, int limit, string escaped, int consumed)
+    {
+        Assert.Equal(escaped, StderrLog.Escape(Encoding.UTF8.GetBytes(line), limit, out int used, out int written));
+        Assert.Equal(consumed, used);
+        Assert.Equal(Encoding.UTF8.GetByteCount(escaped), written);
+    }
 
     [Theory]
     [InlineData(new byte[] { 0xc0, 0xaf }, "\\xc0\\xaf")]
