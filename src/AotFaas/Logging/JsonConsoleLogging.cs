@@ -21,9 +21,10 @@ public static class JsonConsoleLogging
     /// <summary>
     /// Entries that may wait for the console before new ones are dropped (and counted, in a line of the framework's),
     /// rather than the request that logs them waiting, as the line logger does: a slow reader of the server's output
-    /// never holds up a request. Fewer than the framework's 2,500, as an entry of a function's stderr can be a few KiB.
+    /// never holds up a request. Fewer than the framework's 2,500, as an entry of a function's stderr can be 10 KiB
+    /// (its line twice, JSON-escaped, in UTF-16).
     /// </summary>
-    public const int Capacity = 1024;
+    public const int Capacity = 512;
 
     public static ILoggerProvider CreateProvider()
         => new ConsoleLoggerProvider(

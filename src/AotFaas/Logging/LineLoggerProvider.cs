@@ -15,10 +15,11 @@ public sealed class LineLoggerProvider : ILoggerProvider
     public const int Capacity = 8192;
 
     /// <summary>
-    /// Characters that may wait for the writer (8 MiB) before new lines are dropped: a line of a function's stderr
-    /// can be a few KiB, and <see cref="Capacity"/> of those must not grow the server by hundreds of MiB.
+    /// Characters that may wait for the writer (2 MiB) before new lines are dropped: about <see cref="Capacity"/>
+    /// invocation lines, but a line of a function's stderr can be 2 KiB, and <see cref="Capacity"/> of those must not
+    /// grow the server by tens of MiB while its output is not read.
     /// </summary>
-    public const int MaxQueuedChars = 4 * 1024 * 1024;
+    public const int MaxQueuedChars = 1024 * 1024;
 
     /// <summary>
     /// Under load, how long the writer lets lines gather before it writes them: one wake-up and one
