@@ -19,12 +19,13 @@ namespace AotFaas.Shared
         public const string PassAuthorization = "pass-authorization";
         public const string Response = "response";
         public const string Auth = "auth";
+        public const string LogStderr = "log-stderr";
 
         /// <summary>Every key, in the order the README, error messages and listings give them.</summary>
         public static readonly string[] All =
         {
             ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir,
-            Methods, RequestEnv, PassAuthorization, Response, Auth,
+            Methods, RequestEnv, PassAuthorization, Response, Auth, LogStderr,
         };
     }
 }

@@ -57,7 +57,7 @@ public sealed class ManifestLoaderTests
         // What 'dotnet build -p:FaasManifest=functions.faas' printed, less MSBuild's ' [project]' at the end.
         Assert.Equal(
             [
-                "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth",
+                "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth, log-stderr",
                 "functions.faas(4,6): error FAAS005: Unterminated double quote: close it on the same line",
                 "functions.faas(5,1): error FAAS003: Function 'cat' is already defined on line 1; function names must be unique",
             ],

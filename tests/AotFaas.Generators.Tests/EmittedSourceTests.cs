@@ -27,6 +27,7 @@ public class EmittedSourceTests
           env: EMPTY=
           pass-env: TZ, LANG
           workdir: /srv/app
+          log-stderr: false
         v1.2_beta: printf 'café \u00e9\n'
         """;
 
@@ -106,6 +107,7 @@ public class EmittedSourceTests
               pass-authorization: true
               response: cgi
               auth: hmac-sha256 $HOOK_SECRET X-Signature
+              log-stderr: false
             g: cat
               request-env: none
               auth: bearer $TOKEN
@@ -128,6 +130,7 @@ public class EmittedSourceTests
             Assert.Equal("HmacSha256", Property(f, "Auth"));
             Assert.Equal("HOOK_SECRET", Property(f, "AuthSecretVariable"));
             Assert.Equal("X-Signature", Property(f, "AuthHeader"));
+            Assert.Equal("False", Property(f, "LogStderr"));
 
             object g = Lookup(table, "g")!;
             Assert.Equal("cat", Property(g, "CommandLine"));
@@ -138,6 +141,7 @@ public class EmittedSourceTests
             Assert.Equal("TOKEN", Property(g, "AuthSecretVariable"));
             Assert.Null(Property(g, "AuthHeader"));
             Assert.Null(Property(g, "Timeout"));
+            Assert.Null(Property(g, "LogStderr"));
             return 0;
         });
     }

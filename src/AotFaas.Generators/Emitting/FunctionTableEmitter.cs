@@ -128,6 +128,7 @@ namespace AotFaas.Generators.Emitting
             Add("auth", Member("AuthScheme", options.AuthScheme));
             Add("authSecretVariable", Optional(options.AuthSecretVariable));
             Add("authHeader", Optional(options.AuthHeader));
+            Add("logStderr", options.LogStderr is bool log ? (log ? "true" : "false") : null);
             return arguments;
         }
 

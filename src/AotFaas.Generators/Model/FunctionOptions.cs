@@ -56,5 +56,8 @@ namespace AotFaas.Generators.Model
 
         /// <summary><c>auth</c>: the request header that carries the signature (<c>hmac-sha256</c> only).</summary>
         public string? AuthHeader { get; init; }
+
+        /// <summary><c>log-stderr</c>: whether the program's stderr goes to the server's log.</summary>
+        public bool? LogStderr { get; init; }
     }
 }

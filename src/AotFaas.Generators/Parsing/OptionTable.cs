@@ -63,6 +63,8 @@ namespace AotFaas.Generators.Parsing
                     return Set(OneOf(value, OptionValues.ResponseModes), ref options, o => o with { Response = value });
                 case OptionKeys.Auth:
                     return ApplyAuth(value, ref options);
+                case OptionKeys.LogStderr:
+                    return Set(ParseBoolean(value, out bool log), ref options, o => o with { LogStderr = log });
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
@@ -80,6 +82,13 @@ namespace AotFaas.Generators.Parsing
             string? error = Quantity.ParseSize(value, out long bytes, out long number, out string unit);
             size = new Amount(number, unit, bytes);
             return error;
+        }
+
+        /// <summary>A yes-or-no option (<c>log-stderr</c>): the words pass-authorization takes too.</summary>
+        private static string? ParseBoolean(string value, out bool result)
+        {
+            result = value == "true";
+            return result || value == "false" ? null : "write true or false";
         }
 
         /// <summary>Applies <paramref name="change"/> when the value was valid (<paramref name="error"/> is null); returns the error.</summary>

@@ -47,7 +47,7 @@ public sealed class ExecInvoker : IFunctionInvoker
         RunResult run;
         try
         {
-            run = await FunctionRunner.RunAsync(_policy, _executable, environment ?? _environment, request.Input, request.Timeout, request.Aborted);
+            run = await FunctionRunner.RunAsync(_policy, _executable, environment ?? _environment, request.Input, request.Timeout, request.RequestId, request.Aborted);
         }
         catch (SpawnException e)
         {

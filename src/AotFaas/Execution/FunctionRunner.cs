@@ -35,12 +35,13 @@ public static class FunctionRunner
     /// Returns once the program has ended, or at the deadline (<see cref="RunOutcome.TimedOut"/>) while it is
     /// being stopped; either way the caller disposes the result, which waits until the program is gone.
     /// </summary>
+    /// <remarks>Disposing the result logs the run's stderr under <paramref name="requestId"/> (<see cref="FunctionPolicy.StderrLog"/>).</remarks>
     /// <exception cref="SpawnException">The program could not be started.</exception>
     /// <exception cref="InputTooLargeException">More than <c>max-body</c> bytes of input arrived; the run was killed.</exception>
-    public static async Task<RunResult> RunAsync(FunctionPolicy policy, ExecutablePath executable, ProcessEnvironment environment, PipeReader input, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<RunResult> RunAsync(FunctionPolicy policy, ExecutablePath executable, ProcessEnvironment environment, PipeReader input, TimeSpan timeout, string requestId, CancellationToken cancellationToken)
     {
         var stdout = new OutputBuffer(policy.MaxOutput, RunLimits.StdoutInMemory, policy.TempDirectory);
-        var stderr = new OutputBuffer(RunLimits.MaxStderr);
+        var stderr = new OutputBuffer(RunLimits.MaxStderr) { CountsDroppedLines = policy.StderrLog is not null };
         RunStopper? stopper = null;
         ChildProcess child;
         try
@@ -73,7 +74,7 @@ public static class FunctionRunner
             stopInput,
         ];
 
-        RunResult Result(RunOutcome outcome) => new(outcome, child, stdout, stderr, pump.Bytes, owned);
+        RunResult Result(RunOutcome outcome) => new(outcome, child, stdout, stderr, pump.Bytes, owned, policy, requestId);
         try
         {
             await Task.WhenAny(child.Completion, stopper.TimedOut).ConfigureAwait(false);

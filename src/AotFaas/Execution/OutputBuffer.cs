@@ -42,6 +42,15 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     /// <summary>How many bytes were read past <see cref="Limit"/> and dropped.</summary>
     public long Dropped { get; private set; }
 
+    /// <summary>Whether <see cref="DroppedLines"/> and <see cref="LastDropped"/> are kept (for stderr, whose lines are logged).</summary>
+    public bool CountsDroppedLines { get; init; }
+
+    /// <summary>How many line feeds were among the dropped bytes (with <see cref="CountsDroppedLines"/>).</summary>
+    public long DroppedLines { get; private set; }
+
+    /// <summary>The last byte dropped (with <see cref="CountsDroppedLines"/>, once <see cref="Overflowed"/>).</summary>
+    public byte LastDropped { get; private set; }
+
     /// <summary>True once more than <see cref="Limit"/> bytes arrived (bytes lost to a failed spill are not counted here).</summary>
     public bool Overflowed => Dropped > 0;
 
@@ -66,7 +75,17 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
         if (Length >= Limit)
         {
             nint dropped = ReadScratch(fd, ScratchSize);
-            Dropped += Math.Max(0, dropped);
+            if (dropped > 0)
+            {
+                Dropped += dropped;
+                if (CountsDroppedLines)
+                {
+                    ReadOnlySpan<byte> bytes = t_scratch.AsSpan(0, (int)dropped);
+                    DroppedLines += bytes.Count((byte)'\n');
+                    LastDropped = bytes[^1];
+                }
+            }
+
             return dropped;
         }
 

@@ -1,3 +1,5 @@
+using AotFaas.Functions;
+
 namespace AotFaas.Execution;
 
 /// <summary>Why a run ended.</summary>
@@ -25,9 +27,11 @@ public sealed class RunResult : IAsyncDisposable
 {
     private readonly ChildProcess _child;
     private readonly IDisposable[] _owned;
+    private readonly FunctionPolicy _policy;
+    private readonly string _requestId;
     private int _disposed;
 
-    internal RunResult(RunOutcome outcome, ChildProcess child, OutputBuffer stdout, OutputBuffer stderr, long inputBytes, IDisposable[] owned)
+    internal RunResult(RunOutcome outcome, ChildProcess child, OutputBuffer stdout, OutputBuffer stderr, long inputBytes, IDisposable[] owned, FunctionPolicy policy, string requestId)
     {
         Outcome = outcome;
         _child = child;
@@ -35,6 +39,8 @@ public sealed class RunResult : IAsyncDisposable
         Stderr = stderr;
         InputBytes = inputBytes;
         _owned = owned;
+        _policy = policy;
+        _requestId = requestId;
     }
 
     public RunOutcome Outcome { get; }
@@ -58,7 +64,10 @@ public sealed class RunResult : IAsyncDisposable
     /// <summary>True when the program ended by itself with exit code 0.</summary>
     public bool IsSuccess => Outcome == RunOutcome.Ended && Status.IsSuccess;
 
-    /// <summary>Waits until the program is gone (bounded: it has been signalled, and its pipes have a grace), then frees everything.</summary>
+    /// <summary>
+    /// Waits until the program is gone (bounded: it has been signalled, and its pipes have a grace), logs its stderr
+    /// (<see cref="StderrLog"/>: after the response, whichever way the run ended), then frees everything.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -67,13 +76,24 @@ public sealed class RunResult : IAsyncDisposable
         }
 
         await _child.Completion.ConfigureAwait(false);
-        foreach (IDisposable owned in _owned)
+        try
         {
-            owned.Dispose();
+            if (_policy.StderrLog is ILogger log && Stderr.Length > 0)
+            {
+                // A failed run's stderr says why it failed: a warning, as the failure is; a successful one's is information.
+                StderrLog.Write(log, IsSuccess ? LogLevel.Information : LogLevel.Warning, _policy.Proc.FuncName, _requestId, Stderr);
+            }
         }
+        finally
+        {
+            foreach (IDisposable owned in _owned)
+            {
+                owned.Dispose();
+            }
 
-        _child.Dispose();
-        Stdout.Dispose();
-        Stderr.Dispose();
+            _child.Dispose();
+            Stdout.Dispose();
+            Stderr.Dispose();
+        }
     }
 }

@@ -75,6 +75,7 @@ public static class FunctionListing
                 AuthScheme.Slack => $"{OptionValues.Slack} ${proc.AuthSecretVariable}",
                 _ => null,
             }),
+            (OptionKeys.LogStderr, proc.LogStderr is bool log ? (log ? "true" : "false") : null),
         ];
         foreach ((string key, string? value) in rest)
         {

@@ -13,7 +13,7 @@ public sealed class FunctionPolicy
 
     private long _invocations;
 
-    public FunctionPolicy(Proc proc, RunLimits limits, Func<string, string?> serverEnvironment, SemaphoreSlim totalSlots, Func<FunctionPolicy, IFunctionInvoker> invokers)
+    public FunctionPolicy(Proc proc, RunLimits limits, Func<string, string?> serverEnvironment, SemaphoreSlim totalSlots, Func<FunctionPolicy, IFunctionInvoker> invokers, ILogger? stderrLog = null)
     {
         Proc = proc;
         Timeout = proc.Timeout ?? limits.Timeout;
@@ -25,6 +25,7 @@ public sealed class FunctionPolicy
         int inflight = proc.MaxInflight ?? limits.MaxInflight;
         Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
         Allow = string.Join(", ", proc.Methods);
+        StderrLog = proc.LogStderr ?? limits.LogStderr ? stderrLog : null;
         Invoker = invokers(this);
     }
 
@@ -45,6 +46,9 @@ public sealed class FunctionPolicy
 
     /// <summary>The server's environment variables (PATH, HOME, LANG, TZ, pass-env names, secrets).</summary>
     public Func<string, string?> ServerEnvironment { get; }
+
+    /// <summary>Where the program's stderr is logged after each run (<c>log-stderr</c>, <c>--no-log-stderr</c>); null when it is not.</summary>
+    public ILogger? StderrLog { get; }
 
     /// <summary>At most <c>max-inflight</c> runs, <c>max-queue</c> waiting.</summary>
     public RunGate Gate { get; }

@@ -30,6 +30,7 @@ public sealed class Proc
     /// <param name="auth">The scheme of the <c>auth</c> option.</param>
     /// <param name="authSecretVariable">The <c>auth</c> option's server variable holding the secret.</param>
     /// <param name="authHeader">The <c>auth</c> option's signature header (<c>hmac-sha256</c>).</param>
+    /// <param name="logStderr">The <c>log-stderr</c> option, or null for the server's default.</param>
     public Proc(
         string funcName,
         string executable,
@@ -50,7 +51,8 @@ public sealed class Proc
         ResponseMode response = ResponseMode.Raw,
         AuthScheme auth = AuthScheme.None,
         string? authSecretVariable = null,
-        string? authHeader = null)
+        string? authHeader = null,
+        bool? logStderr = null)
     {
         FuncName = funcName;
         Executable = executable;
@@ -72,6 +74,7 @@ public sealed class Proc
         Auth = auth;
         AuthSecretVariable = authSecretVariable;
         AuthHeader = authHeader;
+        LogStderr = logStderr;
     }
 
     /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
@@ -133,6 +136,9 @@ public sealed class Proc
 
     /// <summary>The header that carries an <c>hmac-sha256</c> signature, or null.</summary>
     public string? AuthHeader { get; }
+
+    /// <summary>The <c>log-stderr</c> option: whether the program's stderr goes to the server's log, or null for the server's default.</summary>
+    public bool? LogStderr { get; }
 
     /// <inheritdoc/>
     public override string ToString() => FuncName + ": " + CommandLine;

@@ -36,6 +36,9 @@ public sealed record RunLimits
     /// <summary><c>--max-header-size</c>: bytes of all request headers together; more gets 431.</summary>
     public int MaxHeadersSize { get; init; } = 32 * 1024;
 
+    /// <summary><c>--no-log-stderr</c> sets it false: whether the stderr of functions that do not set <c>log-stderr</c> goes to the server's log.</summary>
+    public bool LogStderr { get; init; } = true;
+
     /// <summary>Where unnamed temporary files go (stdout past its in-memory part, signed bodies); null for <c>$TMPDIR</c> or <c>/tmp</c>.</summary>
     public string? TempDirectory { get; init; }
 

@@ -25,6 +25,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly ILogger _log;
     private readonly bool _passedSockets;
     private readonly ILogger<FunctionEndpoint> _endpointLog;
+    private readonly ILogger _stderrLog;
     private readonly ServerOptions _options;
     private readonly Func<string, string?> _serverEnvironment;
     private readonly Func<FunctionPolicy, IFunctionInvoker> _invokers;
@@ -85,6 +86,7 @@ public sealed class FaasServer : IAsyncDisposable
         _serverEnvironment = serverEnvironment;
         _invokers = invokers;
         _endpointLog = loggerFactory.CreateLogger<FunctionEndpoint>();
+        _stderrLog = loggerFactory.CreateLogger(StderrLog.Category);
         _totalSlots = new SemaphoreSlim(options.Limits.MaxTotalInflight, options.Limits.MaxTotalInflight);
         if (options.Metrics)
         {
@@ -122,7 +124,7 @@ public sealed class FaasServer : IAsyncDisposable
 
     private FunctionSet Build(IReadOnlyList<Proc> functions, Func<string, Proc?> lookup)
     {
-        var catalog = new FunctionCatalog(lookup, _options.Limits, _serverEnvironment, _invokers, _totalSlots);
+        var catalog = new FunctionCatalog(lookup, _options.Limits, _serverEnvironment, _invokers, _totalSlots, _stderrLog);
         UnverifiedBodies unverified = UnverifiedBodies.For(functions, _options.Limits);
         var routes = new FunctionRoutes(catalog, unverified);
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, catalog, _options.SystemApi, _systemApiToken, _options.Portal);

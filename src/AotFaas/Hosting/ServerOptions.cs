@@ -69,6 +69,8 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
           --system-api-token-env VAR Require 'Authorization: Bearer <value of VAR>' there (implies --system-api).
           --portal                   Serve a page at / to try the functions from a browser.
           --log-format text|json     One line per entry (default), or the JSON console format.
+          --no-log-stderr            Do not log the stderr of functions that do not set log-stderr
+                                     (by default each run's first 64 lines or 8 KiB of text are logged).
           --drain-delay DURATION     After SIGTERM, keep accepting with health at 503 this long
                                      before draining (default 0s).
 
@@ -94,12 +96,16 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
 
         Signals:
           SIGTERM, SIGINT, SIGQUIT   Drain (as above); a second one kills every run and exits.
-          SIGHUP                     Logged and ignored (reload is not supported yet).
+          SIGHUP                     Swap the binary: the one now at this server's path starts with
+                                     the same arguments and the listening sockets; this one drains.
+                                     If the new one does not come up, this one goes on serving.
           SIGUSR1, SIGUSR2, SIGALRM  Logged and ignored.
 
         Environment:
           PORT               Listen on this port on all interfaces (the Knative / Cloud Run contract).
           ASPNETCORE_URLS    Listen on these URLs.
+          LISTEN_FDS, LISTEN_PID   Sockets passed by systemd (socket activation): served instead of the URLs.
+          NOTIFY_SOCKET      systemd's notification socket (Type=notify): READY=1, STOPPING=1, MAINPID=.
 
         Where to listen, first match wins: --urls; --host/--port (a missing one from PORT or the
         default); PORT; ASPNETCORE_URLS; http://127.0.0.1:3000.
@@ -187,6 +193,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                     break;
                 case "--no-metrics":
                     metrics = false;
+                    break;
+                case "--no-log-stderr":
+                    limits = limits with { LogStderr = false };
                     break;
                 case "--system-api":
                     systemApi = true;

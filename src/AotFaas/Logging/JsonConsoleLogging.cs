@@ -18,8 +18,23 @@ public static class JsonConsoleLogging
         Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) },
     };
 
+    /// <summary>
+    /// Entries that may wait for the console before new ones are dropped (and counted, in a line of the framework's),
+    /// rather than the request that logs them waiting, as the line logger does: a slow reader of the server's output
+    /// never holds up a request. Fewer than the framework's 2,500, as an entry of a function's stderr can be 10 KiB
+    /// (its line twice, JSON-escaped, in UTF-16).
+    /// </summary>
+    public const int Capacity = 512;
+
     public static ILoggerProvider CreateProvider()
-        => new ConsoleLoggerProvider(new FixedOptions<ConsoleLoggerOptions>(new ConsoleLoggerOptions { FormatterName = ConsoleFormatterNames.Json }), formatters: null);
+        => new ConsoleLoggerProvider(
+            new FixedOptions<ConsoleLoggerOptions>(new ConsoleLoggerOptions
+            {
+                FormatterName = ConsoleFormatterNames.Json,
+                QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite,
+                MaxQueueLength = Capacity,
+            }),
+            formatters: null);
 
     /// <summary>Options that never change: what the console provider reads its settings through.</summary>
     private sealed class FixedOptions<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(T value) : IOptionsMonitor<T>

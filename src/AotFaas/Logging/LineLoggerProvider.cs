@@ -6,12 +6,20 @@ namespace AotFaas.Logging;
 /// <summary>
 /// A console logger with no set-up cost: one line per entry, <c>info: Category[id] message</c>,
 /// written to a stream by a background task so a slow reader of the server's output never holds
-/// up a request. When more than <see cref="Capacity"/> lines wait, new ones are dropped and counted.
+/// up a request. When more than <see cref="Capacity"/> lines, or <see cref="MaxQueuedChars"/> characters,
+/// wait, new ones are dropped and counted, and a line says how many once the writer catches up.
 /// </summary>
 public sealed class LineLoggerProvider : ILoggerProvider
 {
     /// <summary>Lines that may wait for the writer before new ones are dropped.</summary>
     public const int Capacity = 8192;
+
+    /// <summary>
+    /// Characters that may wait for the writer (2 MiB) before new lines are dropped: about <see cref="Capacity"/>
+    /// invocation lines, but a line of a function's stderr can be 2 KiB, and <see cref="Capacity"/> of those must not
+    /// grow the server by tens of MiB while its output is not read.
+    /// </summary>
+    public const int MaxQueuedChars = 1024 * 1024;
 
     /// <summary>
     /// Under load, how long the writer lets lines gather before it writes them: one wake-up and one
@@ -20,11 +28,14 @@ public sealed class LineLoggerProvider : ILoggerProvider
     /// </summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
 
+    // Wait, not DropWrite: TryWrite never waits either way, but with DropWrite it says true for the line it drops,
+    // which then goes uncounted.
     private readonly Channel<string> _lines = Channel.CreateBounded<string>(
-        new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
 
     private readonly Task _writer;
     private long _dropped;
+    private long _queuedChars;
 
     /// <summary>Writes to <paramref name="output"/> every entry at <paramref name="minimumLevel"/> or above;
     /// categories starting with <c>Microsoft.</c> from <see cref="LogLevel.Warning"/> only.</summary>
@@ -50,8 +61,9 @@ public sealed class LineLoggerProvider : ILoggerProvider
 
     private void Enqueue(string line)
     {
-        if (!_lines.Writer.TryWrite(line))
+        if (Interlocked.Add(ref _queuedChars, line.Length) > MaxQueuedChars || !_lines.Writer.TryWrite(line))
         {
+            Interlocked.Add(ref _queuedChars, -line.Length);
             Interlocked.Increment(ref _dropped);
         }
     }
@@ -63,6 +75,7 @@ public sealed class LineLoggerProvider : ILoggerProvider
         try
         {
             long lastWrite = 0;
+            long reported = 0;
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
                 // Idle: write at once. Busy (the last write was recent): let a batch gather first.
@@ -72,9 +85,19 @@ public sealed class LineLoggerProvider : ILoggerProvider
                 }
 
                 lastWrite = Environment.TickCount64;
+                long written = 0;
                 while (reader.TryRead(out string? line))
                 {
                     await writer.WriteAsync(line).ConfigureAwait(false);
+                    written += line.Length;
+                }
+
+                Interlocked.Add(ref _queuedChars, -written);
+                long dropped = Dropped;
+                if (dropped != reported)
+                {
+                    await writer.WriteAsync($"warn: AotFaas.Logging[0] {dropped - reported} log line(s) dropped: the server's output is read more slowly than it is written\n").ConfigureAwait(false);
+                    reported = dropped;
                 }
 
                 await writer.FlushAsync().ConfigureAwait(false);

@@ -41,9 +41,10 @@ namespace AotFaas.Functions
             maxOutput: 1 * 1024 * 1024,
             env: ["GREETING=hello \"world\"", "EMPTY="],
             passEnv: ["TZ", "LANG"],
-            workDir: "/srv/app");
+            workDir: "/srv/app",
+            logStderr: false);
 
-        /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 20)</summary>
+        /// <summary><c>v1.2_beta: printf 'café \u00e9\n'</c> (functions.faas line 21)</summary>
         public static readonly Proc V12Beta = new Proc("v1.2_beta", "printf", ["café \\u00e9\\n"],
             commandLine: "printf 'café \\u00e9\\n'");
 

@@ -33,6 +33,14 @@ public class FunctionListingTests
     }
 
     [Fact]
+    public void The_listing_shows_log_stderr_only_when_the_function_sets_it()
+    {
+        Proc[] functions = [new("quiet", "cat", [], logStderr: false), new("loud", "cat", [], logStderr: true), new("default", "cat", [])];
+
+        Assert.Equal("quiet: cat\n  log-stderr: false\nloud: cat\n  log-stderr: true\ndefault: cat\n", FunctionListing.Format(functions));
+    }
+
+    [Fact]
     public void The_repository_manifest_is_compiled_into_the_table()
     {
         Proc greet = Assert.IsType<Proc>(FunctionTable.GetProcByFuncName("greet"));

@@ -105,6 +105,14 @@ public class ServerOptionsTests
         Assert.Equal(64L << 20, limits.MaxOutput);
     }
 
+    [Fact]
+    public void No_log_stderr_turns_the_default_off_and_the_usage_says_so()
+    {
+        Assert.True(Parse([]).Limits.LogStderr);
+        Assert.False(Parse(["--no-log-stderr"]).Limits.LogStderr);
+        Assert.Contains("--no-log-stderr", ServerOptions.Usage, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(new[] { "--timeout", "10" }, "--timeout: '10' has no unit")]
     [InlineData(new[] { "--max-body", "lots" }, "--max-body: 'lots' is not a size")]

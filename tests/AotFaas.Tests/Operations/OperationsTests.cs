@@ -27,6 +27,7 @@ public sealed class OperationsTests : IAsyncLifetime
         new("missing", "/nonexistent/aotfaas-program", []),
         new("env", "env", [], methods: ["GET", "POST"]),
         new("guarded", "cat", [], auth: AuthScheme.Bearer, authSecretVariable: "API_TOKEN"),
+        new("quiet", "cat", [], logStderr: false),
     ];
 
     public async Task InitializeAsync()
@@ -240,6 +241,8 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.Equal("POST", ok.GetProperty("annotations").GetProperty("com.aotfaas.methods").GetString());
         Assert.Equal("200ms", functions[2].GetProperty("annotations").GetProperty("com.aotfaas.timeout").GetString());
         Assert.Equal("bearer $API_TOKEN", functions[5].GetProperty("annotations").GetProperty("com.aotfaas.auth").GetString());
+        Assert.Equal("false", functions[6].GetProperty("annotations").GetProperty("com.aotfaas.log-stderr").GetString());
+        Assert.False(ok.GetProperty("annotations").TryGetProperty("com.aotfaas.log-stderr", out _));
     }
 
     [Fact]
