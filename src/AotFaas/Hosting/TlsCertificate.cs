@@ -1,0 +1,364 @@
+using System.Globalization;
+using System.Net.Security;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace AotFaas.Hosting;
+
+/// <summary>
+/// The certificate the https listeners serve (<c>--tls-cert</c>, <c>--tls-key</c>), read again when its files change.
+/// <para>
+/// A handshake checks the files at most once per <see cref="CheckInterval"/>, on the thread pool, and goes on with the
+/// certificate in use: the check reads both files and compares them with the bytes in use. Reading two small files
+/// costs microseconds, sees every way of replacing them (in place, a rename, a symbolic link switched, as certbot does
+/// in <c>/etc/letsencrypt/live</c>, or a folder's link switched, as Kubernetes does for secrets, a copy that keeps the
+/// modification time), needs no inotify watch or thread, and costs nothing while no handshake arrives, when nobody
+/// needs the new certificate. New files that load replace the pair for the handshakes after; files that do not load
+/// (half written, a new certificate beside the old key while certbot switches one link after the other, a key that
+/// does not match) leave the pair in use serving, and are a broken renewal, logged once, only when a later check finds
+/// them unchanged.
+/// </para>
+/// </summary>
+public sealed class TlsCertificate
+{
+    /// <summary>How often, at most, a handshake has the files checked.</summary>
+    public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>Larger files are not PEM certificates or keys (a chain of ten certificates is about 20 KiB).</summary>
+    private const long MaxFileSize = 1 << 20;
+
+    private const string RsaOid = "1.2.840.113549.1.1.1";
+    private const string EcOid = "1.2.840.10045.2.1";
+
+    private readonly string _certificatePath;
+    private readonly string _keyPath;
+    private readonly ILogger _log;
+    private Pair _current;
+    private Failure? _failure;
+    private long _nextCheck;
+    private int _checking;
+
+    private TlsCertificate(string certificatePath, string keyPath, Pair current, ILogger log)
+    {
+        _certificatePath = certificatePath;
+        _keyPath = keyPath;
+        _current = current;
+        _log = log;
+        _nextCheck = Environment.TickCount64 + (long)CheckInterval.TotalMilliseconds;
+    }
+
+    /// <summary>The certificate served now (the server's, with its private key).</summary>
+    public X509Certificate2 Certificate => Volatile.Read(ref _current).Certificate;
+
+    /// <summary>Reads the certificate (and the chain after it) and the key, and logs what is served.</summary>
+    /// <exception cref="TlsCertificateException">A file cannot be read, is not PEM, or the key does not match; one line says which.</exception>
+    public static TlsCertificate Load(string certificatePath, string keyPath, ILogger log)
+    {
+        Pair pair = Pair.Load(certificatePath, Read(certificatePath, "certificate"), keyPath, Read(keyPath, "key"));
+        log.LogInformation("TLS: serving {Certificate} from {CertificatePath} and {KeyPath}; both are read again when they change", pair.Description, certificatePath, keyPath);
+        WarnIfNotValidNow(pair, log);
+        return new TlsCertificate(certificatePath, keyPath, pair, log);
+    }
+
+    /// <summary>
+    /// Kestrel's per-handshake callback (<see cref="TlsHandshakeCallbackOptions.OnConnection"/>): the certificate in use,
+    /// with its chain; Kestrel adds the ALPN protocols (h2, http/1.1). Has the files checked when one is due.
+    /// </summary>
+    public ValueTask<SslServerAuthenticationOptions> OnHandshakeAsync(TlsHandshakeCallbackContext context)
+    {
+        long now = Environment.TickCount64;
+        if (now >= Volatile.Read(ref _nextCheck) && Interlocked.CompareExchange(ref _checking, 1, 0) == 0)
+        {
+            Volatile.Write(ref _nextCheck, now + (long)CheckInterval.TotalMilliseconds);
+            ThreadPool.UnsafeQueueUserWorkItem(static certificate => certificate.CheckInBackground(), this, preferLocal: false);
+        }
+
+        return ValueTask.FromResult(new SslServerAuthenticationOptions { ServerCertificateContext = Volatile.Read(ref _current).Context });
+    }
+
+    /// <summary>
+    /// Reads the files and, when they changed, loads them: the new pair is served from the next handshake on, or, when
+    /// it does not load, the pair in use goes on, and the failure is logged when a later check finds the files as they were.
+    /// </summary>
+    internal void Check()
+    {
+        Pair current = Volatile.Read(ref _current);
+        byte[]? certificate = null;
+        byte[]? key = null;
+        string? unreadable = null;
+        try
+        {
+            certificate = Read(_certificatePath, "certificate");
+            key = Read(_keyPath, "key");
+        }
+        catch (TlsCertificateException e)
+        {
+            unreadable = e.Message;
+        }
+
+        if (unreadable is null && certificate.AsSpan().SequenceEqual(current.CertificateBytes) && key.AsSpan().SequenceEqual(current.KeyBytes))
+        {
+            _failure = null;
+            return;
+        }
+
+        if (_failure is Failure seen && seen.IsOf(certificate, key, unreadable))
+        {
+            if (!seen.Logged)
+            {
+                _log.LogWarning("TLS: the certificate files changed but cannot be used, so {Certificate} goes on serving: {Reason}", current.Description, seen.Reason);
+                _failure = seen with { Logged = true };
+            }
+
+            return;
+        }
+
+        string reason = unreadable ?? string.Empty;
+        if (unreadable is null)
+        {
+            try
+            {
+                Pair next = Pair.Load(_certificatePath, certificate!, _keyPath, key!);
+                if (next.Validity(DateTime.UtcNow) is string invalid && current.Validity(DateTime.UtcNow) is null)
+                {
+                    reason = $"the new certificate {next.Description} {invalid}";
+                }
+                else
+                {
+                    Volatile.Write(ref _current, next);
+                    _failure = null;
+                    _log.LogInformation("TLS: the certificate files changed: now serving {Certificate}", next.Description);
+                    WarnIfNotValidNow(next, _log);
+                    return;
+                }
+            }
+            catch (TlsCertificateException e)
+            {
+                reason = e.Message;
+            }
+        }
+
+        // Maybe caught halfway through a renewal: the next check decides.
+        _failure = new Failure(certificate, key, unreadable, reason, Logged: false);
+    }
+
+    private void CheckInBackground()
+    {
+        try
+        {
+            Check();
+        }
+        catch (Exception e)
+        {
+            // Never out of a thread-pool item: it would end the server. The pair in use goes on.
+            _log.LogWarning("TLS: checking the certificate files failed ({Type}: {Message}); the certificate in use goes on serving", e.GetType().Name, e.Message);
+        }
+        finally
+        {
+            Volatile.Write(ref _checking, 0);
+        }
+    }
+
+    private static void WarnIfNotValidNow(Pair pair, ILogger log)
+    {
+        if (pair.Validity(DateTime.UtcNow) is string invalid)
+        {
+            log.LogWarning("TLS: the certificate {Certificate} {Invalid}: clients will refuse it; it is served until its files are replaced", pair.Description, invalid);
+        }
+    }
+
+    /// <summary>A file's bytes; the reason in one line when it cannot be read.</summary>
+    private static byte[] Read(string path, string what)
+    {
+        string reason;
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                reason = "it is a directory";
+            }
+            else if (new FileInfo(path).Length > MaxFileSize)
+            {
+                reason = $"it is larger than {MaxFileSize >> 20} MiB, which no PEM {what} is";
+            }
+            else
+            {
+                return File.ReadAllBytes(path);
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            reason = "no such file";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            reason = "permission denied";
+        }
+        catch (IOException e)
+        {
+            // On Linux the runtime's IOException carries the errno; its message may be a bare resource key in this build.
+            reason = e.HResult is > 0 and < 4096 ? Marshal.GetPInvokeErrorMessage(e.HResult) : $"{e.GetType().Name} 0x{e.HResult:x8}";
+        }
+
+        throw new TlsCertificateException($"cannot read the TLS {what} '{path}': {reason}");
+    }
+
+    /// <summary>The PEM blocks of a file, in order: label and decoded bytes.</summary>
+    private static List<(string Label, byte[] Data)> PemBlocks(byte[] file)
+    {
+        var blocks = new List<(string, byte[])>();
+        ReadOnlySpan<char> text = Encoding.ASCII.GetString(file);
+        while (PemEncoding.TryFind(text, out PemFields fields))
+        {
+            byte[] data = new byte[fields.DecodedDataLength];
+            if (Convert.TryFromBase64Chars(text[fields.Base64Data], data, out int written))
+            {
+                blocks.Add((text[fields.Label].ToString(), data[..written]));
+            }
+
+            text = text[fields.Location.End..];
+        }
+
+        return blocks;
+    }
+
+    /// <summary>A certificate with its key and chain, as SslStream serves it, and the file bytes it was read from.</summary>
+    private sealed class Pair(byte[] certificateBytes, byte[] keyBytes, X509Certificate2 certificate, SslStreamCertificateContext context, int chainLength)
+    {
+        public byte[] CertificateBytes { get; } = certificateBytes;
+
+        public byte[] KeyBytes { get; } = keyBytes;
+
+        public X509Certificate2 Certificate { get; } = certificate;
+
+        public SslStreamCertificateContext Context { get; } = context;
+
+        /// <summary>Subject, serial number, end of validity and chain, for the log.</summary>
+        public string Description => $"'{Certificate.Subject}' (serial {Certificate.SerialNumber}, valid until {Utc(Certificate.NotAfter)}{(chainLength > 0 ? $", chain of {chainLength}" : string.Empty)})";
+
+        /// <summary>Null when the certificate is valid at <paramref name="utcNow"/>, else why not.</summary>
+        public string? Validity(DateTime utcNow)
+            => utcNow > Certificate.NotAfter.ToUniversalTime() ? $"expired on {Utc(Certificate.NotAfter)}"
+            : utcNow < Certificate.NotBefore.ToUniversalTime() ? $"is not valid before {Utc(Certificate.NotBefore)}"
+            : null;
+
+        /// <summary>
+        /// The first certificate of the certificate file is the server's, the others its chain, sent with it (certbot's
+        /// fullchain.pem); the key is PKCS#8 (<c>PRIVATE KEY</c>), <c>RSA PRIVATE KEY</c> or <c>EC PRIVATE KEY</c>.
+        /// </summary>
+        public static Pair Load(string certificatePath, byte[] certificateFile, string keyPath, byte[] keyFile)
+        {
+            var certificates = new List<X509Certificate2>();
+            foreach ((string label, byte[] data) in PemBlocks(certificateFile))
+            {
+                if (label == "CERTIFICATE")
+                {
+                    try
+                    {
+                        certificates.Add(X509CertificateLoader.LoadCertificate(data));
+                    }
+                    catch (CryptographicException)
+                    {
+                        throw new TlsCertificateException($"'{certificatePath}': PEM certificate {certificates.Count + 1} is not an X.509 certificate");
+                    }
+                }
+            }
+
+            if (certificates.Count == 0)
+            {
+                throw new TlsCertificateException($"'{certificatePath}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+            }
+
+            (string Label, byte[] Data)? key = null;
+            foreach ((string label, byte[] data) in PemBlocks(keyFile))
+            {
+                if (label == "ENCRYPTED PRIVATE KEY")
+                {
+                    throw new TlsCertificateException($"'{keyPath}' is an encrypted key: give the key unencrypted (openssl pkey -in ENCRYPTED -out PLAIN), readable by this server's user only");
+                }
+
+                if (label is "PRIVATE KEY" or "RSA PRIVATE KEY" or "EC PRIVATE KEY")
+                {
+                    key = (label, data);
+                    break;
+                }
+            }
+
+            if (key is not (string keyLabel, byte[] keyData))
+            {
+                throw new TlsCertificateException($"'{keyPath}' holds no PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)");
+            }
+
+            X509Certificate2 server = certificates[0];
+            X509Certificate2 withKey = server.PublicKey.Oid.Value switch
+            {
+                RsaOid => WithKey(server, RSA.Create(), "RSA", keyLabel, keyData, certificatePath, keyPath),
+                EcOid => WithKey(server, ECDsa.Create(), "EC", keyLabel, keyData, certificatePath, keyPath),
+                string other => throw new TlsCertificateException($"'{certificatePath}': the certificate's key type ({other}) is not supported: RSA or ECDSA"),
+                null => throw new TlsCertificateException($"'{certificatePath}': the certificate's key type is unknown"),
+            };
+
+            var chain = new X509Certificate2Collection();
+            for (int i = 1; i < certificates.Count; i++)
+            {
+                chain.Add(certificates[i]);
+            }
+
+            // Offline: the chain is built from the file (and the system's store), never fetched over the network.
+            var context = SslStreamCertificateContext.Create(withKey, chain, offline: true);
+            return new Pair(certificateFile, keyFile, withKey, context, chain.Count);
+        }
+
+        private static X509Certificate2 WithKey(X509Certificate2 server, AsymmetricAlgorithm key, string type, string label, byte[] data, string certificatePath, string keyPath)
+        {
+            string mismatch = $"the key '{keyPath}' does not match the certificate '{certificatePath}'";
+            try
+            {
+                switch (label)
+                {
+                    case "PRIVATE KEY":
+                        key.ImportPkcs8PrivateKey(data, out _);
+                        break;
+                    case "RSA PRIVATE KEY" when key is RSA rsa:
+                        rsa.ImportRSAPrivateKey(data, out _);
+                        break;
+                    case "EC PRIVATE KEY" when key is ECDsa ec:
+                        ec.ImportECPrivateKey(data, out _);
+                        break;
+                    default:
+                        throw new TlsCertificateException($"{mismatch}: it is an {label}, the certificate's key is {type}");
+                }
+            }
+            catch (CryptographicException)
+            {
+                throw new TlsCertificateException($"'{keyPath}' is not an {type} private key, which the certificate '{certificatePath}' needs");
+            }
+
+            try
+            {
+                return key is RSA rsaKey ? server.CopyWithPrivateKey(rsaKey) : server.CopyWithPrivateKey((ECDsa)key);
+            }
+            catch (Exception e) when (e is ArgumentException or CryptographicException)
+            {
+                throw new TlsCertificateException(mismatch);
+            }
+        }
+
+        private static string Utc(DateTime time) => time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Changed files that did not load: their bytes (or why they could not be read), and whether that was logged.</summary>
+    private sealed record Failure(byte[]? Certificate, byte[]? Key, string? Unreadable, string Reason, bool Logged)
+    {
+        public bool IsOf(byte[]? certificate, byte[]? key, string? unreadable)
+            => Unreadable is not null
+                ? Unreadable == unreadable
+                : unreadable is null && Certificate.AsSpan().SequenceEqual(certificate) && Key.AsSpan().SequenceEqual(key);
+    }
+}
+
+/// <summary>The TLS certificate or key cannot be used; the message says why, in one line.</summary>
+public sealed class TlsCertificateException(string message) : InvalidOperationException(message);
