@@ -32,6 +32,24 @@ public sealed class TlsTests(PublishedBinary binary, TlsTests.Pki certificates) 
     }
 
     [Fact]
+    public async Task The_chain_is_served_as_the_certificate_file_gives_it_less_its_root()
+    {
+        // certbot's fullchain.pem holds the server's certificate and the intermediate; some files add more, or the root.
+        TestPki.Issued issued = _pki.Issue("file-chain", chain: true);
+        string unrelated = _pki.Issue("file-chain-unrelated").CertificatePath;
+        File.WriteAllText(issued.CertificatePath, File.ReadAllText(issued.CertificatePath) + File.ReadAllText(unrelated) + File.ReadAllText(_pki.RootPath));
+        int port = RunningServer.FreePort();
+        await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"https://127.0.0.1:{port}", "--tls-cert", issued.CertificatePath, "--tls-key", issued.KeyPath]);
+
+        (int code, string output) = Repo.Run("sh", ["-c", $"openssl s_client -connect 127.0.0.1:{port} -servername localhost -showcerts </dev/null 2>/dev/null"], TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, code);
+        string[] subjects = [.. output.Split('\n').Where(static line => line.StartsWith(" 0 s:", StringComparison.Ordinal) || line.StartsWith(" 1 s:", StringComparison.Ordinal) || line.StartsWith(" 2 s:", StringComparison.Ordinal) || line.StartsWith(" 3 s:", StringComparison.Ordinal))];
+        Assert.Equal([" 0 s:CN = localhost", " 1 s:CN = AotFaas test intermediate", " 2 s:CN = localhost"], subjects);
+        Assert.Contains("chain of 2)", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_a_certificate_and_no_URLs_the_port_serves_TLS()
     {
         TestPki.Issued issued = _pki.Issue("port", TestPki.KeyFormat.EcSec1);

@@ -1,5 +1,7 @@
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -52,6 +54,9 @@ public sealed class TlsCertificate
 
     /// <summary>The certificate served now (the server's, with its private key).</summary>
     public X509Certificate2 Certificate => Volatile.Read(ref _current).Certificate;
+
+    /// <summary>The chain sent after it.</summary>
+    public IReadOnlyList<X509Certificate2> Chain => Volatile.Read(ref _current).Context.IntermediateCertificates;
 
     /// <summary>Reads the certificate (and the chain after it) and the key, and logs what is served.</summary>
     /// <exception cref="TlsCertificateException">A file cannot be read, is not PEM, or the key does not match; one line says which.</exception>
@@ -226,7 +231,7 @@ public sealed class TlsCertificate
     }
 
     /// <summary>A certificate with its key and chain, as SslStream serves it, and the file bytes it was read from.</summary>
-    private sealed class Pair(byte[] certificateBytes, byte[] keyBytes, X509Certificate2 certificate, SslStreamCertificateContext context, int chainLength)
+    private sealed class Pair(byte[] certificateBytes, byte[] keyBytes, X509Certificate2 certificate, SslStreamCertificateContext context)
     {
         public byte[] CertificateBytes { get; } = certificateBytes;
 
@@ -237,7 +242,7 @@ public sealed class TlsCertificate
         public SslStreamCertificateContext Context { get; } = context;
 
         /// <summary>Subject, serial number, end of validity and chain, for the log.</summary>
-        public string Description => $"'{Certificate.Subject}' (serial {Certificate.SerialNumber}, valid until {Utc(Certificate.NotAfter)}{(chainLength > 0 ? $", chain of {chainLength}" : string.Empty)})";
+        public string Description => $"'{Certificate.Subject}' (serial {Certificate.SerialNumber}, valid until {Utc(Certificate.NotAfter)}{(Context.IntermediateCertificates.Count > 0 ? $", chain of {Context.IntermediateCertificates.Count}" : string.Empty)})";
 
         /// <summary>Null when the certificate is valid at <paramref name="utcNow"/>, else why not.</summary>
         public string? Validity(DateTime utcNow)
@@ -307,10 +312,37 @@ public sealed class TlsCertificate
                 chain.Add(certificates[i]);
             }
 
-            // Offline: the chain is built from the file (and the system's store), never fetched over the network.
-            var context = SslStreamCertificateContext.Create(withKey, chain, offline: true);
-            return new Pair(certificateFile, keyFile, withKey, context, chain.Count);
+            return new Pair(certificateFile, keyFile, withKey, ContextOf(withKey, chain));
         }
+
+        /// <summary>
+        /// What SslStream serves: the certificate and the chain as the file gives them (a self-signed root at its end
+        /// left out), as nginx and Go's servers do. <see cref="SslStreamCertificateContext.Create(X509Certificate2, X509Certificate2Collection?, bool, SslCertificateTrust?)"/>
+        /// would build the chain instead, against the system's trusted roots: it reads every certificate of
+        /// /etc/ssl/certs, about 50 ms of a start with TLS, for nothing a server needs (and may fetch an OCSP
+        /// response over the network). Its private constructor takes the chain as it is; a runtime without that
+        /// constructor gets the public way.
+        /// </summary>
+        private static SslStreamCertificateContext ContextOf(X509Certificate2 server, X509Certificate2Collection chain)
+        {
+            var intermediates = new List<X509Certificate2>(chain);
+            if (intermediates.Count > 0 && intermediates[^1].SubjectName.RawData.AsSpan().SequenceEqual(intermediates[^1].IssuerName.RawData))
+            {
+                intermediates.RemoveAt(intermediates.Count - 1);
+            }
+
+            try
+            {
+                return NewContext(server, intermediates.AsReadOnly(), null);
+            }
+            catch (MissingMethodException)
+            {
+                return SslStreamCertificateContext.Create(server, chain, offline: true);
+            }
+        }
+
+        [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
+        private static extern SslStreamCertificateContext NewContext(X509Certificate2 target, ReadOnlyCollection<X509Certificate2> intermediates, SslCertificateTrust? trust);
 
         private static X509Certificate2 WithKey(X509Certificate2 server, AsymmetricAlgorithm key, string type, string label, byte[] data, string certificatePath, string keyPath)
         {

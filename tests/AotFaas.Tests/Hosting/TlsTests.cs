@@ -61,6 +61,21 @@ public sealed class TlsTests : IClassFixture<TlsTests.Pki>
     }
 
     [Fact]
+    public void The_chain_is_sent_as_the_file_gives_it_less_a_self_signed_root_at_its_end()
+    {
+        TestPki.Issued issued = _pki.Issue("file-chain", chain: true);
+        string unrelated = _pki.Issue("file-chain-unrelated").CertificatePath;
+        string root = _pki.RootPath;
+        string[] blocks = [File.ReadAllText(issued.CertificatePath), File.ReadAllText(unrelated), File.ReadAllText(root)];
+        File.WriteAllText(issued.CertificatePath, string.Concat(blocks));
+
+        TlsCertificate certificate = TlsCertificate.Load(issued.CertificatePath, issued.KeyPath, new CapturingLogger().CreateLogger("t"));
+
+        // Not rebuilt from the system's roots: an unrelated certificate stays (the runtime's chain building would drop it).
+        Assert.Equal(["CN=AotFaas test intermediate", "CN=localhost"], certificate.Chain.Select(static c => c.Subject));
+    }
+
+    [Fact]
     public async Task The_listeners_of_https_addresses_are_marked_for_the_swap_and_listed_as_https()
     {
         TestPki.Issued issued = _pki.Issue("marks");
