@@ -10,6 +10,8 @@ namespace AotFaas.Hosting;
 /// <c>--urls</c>; <c>--host</c>/<c>--port</c>; <c>PORT</c> (all interfaces, the Knative and Cloud Run
 /// contract); <c>ASPNETCORE_URLS</c>; <c>http://127.0.0.1:3000</c>. With <c>--tls-cert</c> and <c>--tls-key</c>, the
 /// https URLs serve TLS, and so does the address of <c>--host</c>/<c>--port</c>, <c>PORT</c> or the default.
+/// Over 300 lines: the <c>--help</c> text is a quarter of it, kept beside the parsing so that an option's words
+/// and its help change together.
 /// </summary>
 public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool ListFunctions = false)
 {

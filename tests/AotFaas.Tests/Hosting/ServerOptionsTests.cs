@@ -71,7 +71,7 @@ public class ServerOptionsTests
     [Fact]
     public void The_usage_names_every_option()
     {
-        foreach (string option in new[] { "--urls", "--host", "--port", "--list", "--help", "PORT" })
+        foreach (string option in new[] { "--urls", "--host", "--port", "--tls-cert", "--tls-key", "--list", "--help", "PORT" })
         {
             Assert.Contains(option, ServerOptions.Usage, StringComparison.Ordinal);
         }
