@@ -184,8 +184,9 @@ public sealed class TlsTests(PublishedBinary binary, TlsTests.Pki certificates) 
     {
         string check = verify ? $"-verify_return_error -CAfile '{_pki.RootPath}' -verify_hostname localhost" : string.Empty;
         (int code, string output) = Repo.Run("sh", ["-c", $"openssl s_client -connect 127.0.0.1:{port} -servername localhost {check} </dev/null 2>/dev/null | openssl x509 -noout -serial"], TimeSpan.FromSeconds(30));
+        output = output.Trim();
         Assert.True(code == 0 && output.StartsWith("serial=", StringComparison.Ordinal), $"openssl s_client failed ({code}): {output}");
-        return output.Trim()["serial=".Length..];
+        return output["serial=".Length..];
     }
 
     private async Task<bool> EventuallyServedAsync(int port, string serial)
