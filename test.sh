@@ -12,7 +12,8 @@ cd "$repo"
 command -v dotnet >/dev/null 2>&1 || { echo "test.sh: the .NET 10 SDK is not on PATH" >&2; exit 1; }
 
 # Tools some end-to-end tests drive, from Debian's packages: a real headless Chromium (the portal test), wrk (the
-# binary swap under load), systemd-socket-activate (socket activation), jq and python3 (the README's first functions).
+# binary swap under load), systemd-socket-activate (socket activation), jq and python3 (the README's first functions),
+# openssl and curl (the TLS tests' certificates and clients).
 need_debian() { # COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -28,6 +29,8 @@ need_debian wrk wrk
 need_debian systemd-socket-activate systemd
 need_debian jq jq
 need_debian python3 python3
+need_debian openssl openssl
+need_debian curl curl
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 # No build server outlives the run: a lingering one would keep CI's output pipe open.

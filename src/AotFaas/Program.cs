@@ -11,6 +11,11 @@ try
 {
     options = ServerOptions.Parse(args, Environment.GetEnvironmentVariable);
     passed = options.ShowHelp || options.ListFunctions ? null : InheritedSockets.Take(Environment.GetEnvironmentVariable);
+    if (passed is not null)
+    {
+        // A socket named https needs the certificate, and the certificate a socket named https.
+        options.CheckPassedSockets(passed.Sockets, passed.Source);
+    }
 }
 catch (UsageException e)
 {
@@ -55,11 +60,11 @@ ILogger log = loggerFactory.CreateLogger("AotFaas");
 FaasServer created;
 try
 {
-    created = new FaasServer(options with { ListenDescriptors = passed?.Descriptors ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
+    created = new FaasServer(options with { ListenDescriptors = passed?.Sockets ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
 }
 catch (InvalidOperationException e)
 {
-    // A secret the command line names is missing: fail closed.
+    // A secret the command line names is missing (fail closed), or the TLS certificate or key cannot be used.
     Console.Error.WriteLine($"aotfaas: {e.Message}; refusing to start");
     return 1;
 }
@@ -86,7 +91,7 @@ catch (IOException e)
 
 if (passed is not null)
 {
-    log.LogInformation("Serving the {Count} listening socket(s) passed by {Source}; --urls, --host and --port are not bound", passed.Descriptors.Count, passed.Source);
+    log.LogInformation("Serving the {Count} listening socket(s) passed by {Source}; --urls, --host and --port are not bound", passed.Sockets.Count, passed.Source);
 }
 
 foreach (string url in server.Urls)
@@ -107,7 +112,7 @@ else
 // SIGHUP: a new binary takes the sockets; this one hands over and drains. A stop signal: drain.
 while (await Task.WhenAny(signals.Stopping, swap.Requested) != signals.Stopping)
 {
-    if (await swap.StartAsync([.. server.Transport.Listeners.Select(listener => listener.Descriptor)], signals.Stopping) is int newServer)
+    if (await swap.StartAsync([.. server.Transport.Listeners.Select(static listener => new ListenSocket(listener.Descriptor, listener.Tls))], signals.Stopping) is int newServer)
     {
         SystemdNotify.HandOver(newServer);
         await server.HandOverAsync(options.Limits);

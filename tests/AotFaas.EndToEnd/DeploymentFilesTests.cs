@@ -269,6 +269,47 @@ public sealed partial class DeploymentFilesTests(PublishedBinary binary)
         Assert.True(await ProcessInfo.IsGoneAsync(newPid), "the new main process did not stop");
     }
 
+    [Fact]
+    public async Task The_commented_TLS_example_of_the_systemd_units_verifies_and_serves_TLS_on_the_socket_named_https()
+    {
+        // The example uncommented, as an operator would: a socket named https, the credentials, the TLS flags.
+        string socketUnit = Regex.Replace(Read("aotfaas.socket"), "^#(ListenStream|FileDescriptorName)=", "$1=", RegexOptions.Multiline);
+        string serviceUnit = Read("aotfaas.service");
+        string tlsStart = Regex.Match(serviceUnit, "^#(ExecStart=.*--tls-cert.*)$", RegexOptions.Multiline).Groups[1].Value;
+        Assert.NotEqual(string.Empty, tlsStart);
+        serviceUnit = Regex.Replace(serviceUnit, "^ExecStart=.*$", tlsStart, RegexOptions.Multiline);
+        serviceUnit = Regex.Replace(serviceUnit, "^#(LoadCredential=)", "$1", RegexOptions.Multiline);
+        Dictionary<string, string> socket = SystemdService(socketUnit, "[Socket]");
+        Assert.Equal("https", socket["FileDescriptorName"]);
+        string folder = Directory.CreateTempSubdirectory("aotfaas-units-").FullName;
+        using var pki = new AotFaas.Testing.TestPki();
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "aotfaas.socket"), socketUnit);
+            File.WriteAllText(Path.Combine(folder, "aotfaas.service"), serviceUnit.Replace("/usr/local/bin/aotfaas", binary.Path, StringComparison.Ordinal));
+            (int verified, string verifyOutput) = Repo.Run("systemd-analyze", ["verify", Path.Combine(folder, "aotfaas.socket"), Path.Combine(folder, "aotfaas.service")], TimeSpan.FromSeconds(60));
+            Assert.True(verified == 0, "systemd-analyze verify:\n" + verifyOutput);
+
+            // %d is the credentials folder, where LoadCredential= puts tls.crt and tls.key.
+            AotFaas.Testing.TestPki.Issued issued = pki.Issue("unit", chain: true);
+            File.Copy(issued.CertificatePath, Path.Combine(folder, "tls.crt"));
+            File.Copy(issued.KeyPath, Path.Combine(folder, "tls.key"));
+            string[] command = SystemdService(serviceUnit)["ExecStart"].Replace("%d", folder, StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            int port = RunningServer.FreePort();
+            await using RunningServer server = await RunningServer.StartAsync(
+                "systemd-socket-activate",
+                port,
+                ["-l", $"127.0.0.1:{port}", $"--fdname={socket["FileDescriptorName"]}", "-E", $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}", binary.Path, .. command[1..]]);
+            using HttpClient client = pki.Client(new Uri($"https://127.0.0.1:{port}"), HttpVersion.Version20);
+            using HttpResponseMessage response = await client.PostAsync("/function/cat", new StringContent("socket-activated over tls"));
+            Assert.Equal("socket-activated over tls", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>Runs a unit's Exec line, a plain command with <c>$MAINPID</c>, as systemd would.</summary>
     private static int RunReload(string line, int mainPid)
     {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using AotFaas.Testing;
 
 namespace AotFaas.EndToEnd;
 
@@ -73,6 +74,114 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
         {
             await StopAsync(newPid);
         }
+    }
+
+    [Fact]
+    public async Task A_SIGHUP_swap_of_an_https_server_keeps_the_socket_TLS_and_moves_HTTP_1_1_and_HTTP_2_clients_with_no_failed_request()
+    {
+        string wrk = Tool("wrk");
+        using var pki = new TestPki();
+        TestPki.Issued issued = pki.Issue("swap", chain: true);
+        using var folder = new ServerFolder(binary.Path);
+        int port = RunningServer.FreePort();
+        var address = new Uri($"https://127.0.0.1:{port}");
+        await using RunningServer old = await RunningServer.StartAsync(folder.Binary, port, ["--urls", address.ToString().TrimEnd('/'), "--tls-cert", issued.CertificatePath, "--tls-key", issued.KeyPath], NextBinary.Environment);
+
+        // wrk keeps HTTP/1.1 connections over TLS busy; an HTTP/2 client sends one request after the other on its one connection.
+        using Process load = Process.Start(new ProcessStartInfo(wrk, ["-t1", "-c8", "-d6s", "-s", Path.Combine(Repo.Root, "bench", "post-1k.lua"), $"{address}function/cat"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        Task<string> loadOutput = load.StandardOutput.ReadToEndAsync();
+        Task<string> loadErrors = load.StandardError.ReadToEndAsync();
+        using HttpClient h2 = pki.Client(address, HttpVersion.Version20);
+        using var stopH2 = new CancellationTokenSource();
+        Task<(int Answered, List<string> Failures)> h2Loop = RequestLoopAsync(h2, stopH2.Token);
+        await Task.Delay(2000);
+
+        folder.Install(next.Path);
+        Assert.Equal(0, Kill(old.ProcessId, SIGHUP));
+        int newPid = await NewServerAsync(old);
+        try
+        {
+            await load.WaitForExitAsync();
+            string report = await loadOutput + await loadErrors;
+            Assert.Contains("requests in", report, StringComparison.Ordinal);
+            Assert.DoesNotContain("Socket errors", report, StringComparison.Ordinal);
+            Assert.DoesNotContain("Non-2xx", report, StringComparison.Ordinal);
+
+            // The old server exits once its HTTP/2 connection, told GOAWAY, has closed; the client carried on elsewhere.
+            Assert.True(await ProcessInfo.EventuallyAsync(() => old.ExitCode is not null), "the old server did not exit after its drain:\n" + old.Output);
+            stopH2.Cancel();
+            (int answered, List<string> failures) = await h2Loop;
+            Assert.Empty(failures);
+            Assert.True(answered > 0);
+            Assert.Equal(0, old.ExitCode);
+
+            // The new binary serves the passed socket with TLS: HTTP/2 by ALPN, the same certificate and chain.
+            using HttpClient fresh = pki.Client(address, HttpVersion.Version20);
+            using HttpResponseMessage version = await fresh.PostAsync("/function/version", new StringContent(string.Empty));
+            Assert.Equal(HttpVersion.Version20, version.Version);
+            Assert.Equal("next\n", await version.Content.ReadAsStringAsync());
+            Assert.Contains($"Now listening on: {address.ToString().TrimEnd('/')} (passed in as descriptor 3)", old.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("invalid for HTTP/2", old.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(newPid);
+        }
+    }
+
+    [Fact]
+    public async Task Systemd_socket_activation_serves_a_socket_named_https_with_TLS_and_without_a_certificate_refuses_it_in_one_line()
+    {
+        string activate = Tool("systemd-socket-activate");
+        using var pki = new TestPki();
+        TestPki.Issued issued = pki.Issue("activated");
+        int port = RunningServer.FreePort();
+        string secret = $"{RunningServer.HookSecretVariable}={RunningServer.HookSecret}";
+        await using (RunningServer server = await RunningServer.StartAsync(activate, port, ["-l", $"127.0.0.1:{port}", "--fdname=https", "-E", secret, binary.Path, "--tls-cert", issued.CertificatePath, "--tls-key", issued.KeyPath]))
+        {
+            using HttpClient client = pki.Client(new Uri($"https://127.0.0.1:{port}"), HttpVersion.Version20);
+            using HttpResponseMessage response = await client.PostAsync("/function/cat", new StringContent("activated over tls"));
+            Assert.Equal("activated over tls", await response.Content.ReadAsStringAsync());
+            Assert.Contains($"Now listening on: https://127.0.0.1:{port} (passed in as descriptor 3)", server.Output, StringComparison.Ordinal);
+        }
+
+        port = RunningServer.FreePort();
+        await using RunningServer refused = await RunningServer.StartAsync(activate, port, ["-l", $"127.0.0.1:{port}", "--fdname=https", "-E", secret, binary.Path]);
+        Assert.Equal(2, await refused.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("aotfaas: descriptor 3 passed by systemd is named https (LISTEN_FDNAMES): serving it needs --tls-cert FILE and --tls-key FILE\nTry 'aotfaas --help'.", refused.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>POSTs to <c>cat</c> one request after the other until <paramref name="stop"/>: how many were answered right, and what went wrong.</summary>
+    private static async Task<(int Answered, List<string> Failures)> RequestLoopAsync(HttpClient client, CancellationToken stop)
+    {
+        int answered = 0;
+        var failures = new List<string>();
+        for (int i = 0; !stop.IsCancellationRequested; i++)
+        {
+            try
+            {
+                using HttpResponseMessage response = await client.PostAsync("/function/cat", new StringContent($"request {i}"), CancellationToken.None);
+                string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                if (response.StatusCode == HttpStatusCode.OK && body == $"request {i}" && response.Version == HttpVersion.Version20)
+                {
+                    answered++;
+                }
+                else
+                {
+                    failures.Add($"request {i}: {(int)response.StatusCode} HTTP/{response.Version} '{body}'");
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                failures.Add($"request {i}: {e.Message}");
+            }
+        }
+
+        return (answered, failures);
     }
 
     [Fact]

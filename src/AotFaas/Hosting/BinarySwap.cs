@@ -9,7 +9,8 @@ namespace AotFaas.Hosting;
 
 /// <summary>
 /// SIGHUP: the binary at the path this server was started from (<c>publish.sh</c> renames a new one into place) is
-/// started with the same arguments and handed the listening sockets (<see cref="InheritedSockets"/>). Once it says it
+/// started with the same arguments and handed the listening sockets (<see cref="InheritedSockets"/>; those that serve TLS
+/// named <c>https</c> in <c>LISTEN_FDNAMES</c>, so that the new server serves them with TLS too). Once it says it
 /// serves, this server stops accepting and drains (<see cref="FaasServer.HandOverAsync"/>); the kernel queue of each
 /// socket is shared, so no connection is refused in between. A new binary that exits, or is not serving within
 /// <see cref="ReadyTimeout"/>, leaves this server serving, with the reason logged; its own lines (why it refused to
@@ -94,7 +95,7 @@ public sealed class BinarySwap
     /// Starts the new binary with <paramref name="sockets"/> and waits until it serves; its pid, or null when it did
     /// not come up (logged; the next SIGHUP may try again). <paramref name="stopping"/> abandons the attempt.
     /// </summary>
-    public async Task<int?> StartAsync(IReadOnlyList<int> sockets, Task stopping)
+    public async Task<int?> StartAsync(IReadOnlyList<ListenSocket> sockets, Task stopping)
     {
         try
         {
@@ -114,7 +115,7 @@ public sealed class BinarySwap
         return null;
     }
 
-    private async Task<int?> TryStartAsync(IReadOnlyList<int> sockets, Task stopping)
+    private async Task<int?> TryStartAsync(IReadOnlyList<ListenSocket> sockets, Task stopping)
     {
         int readEnd;
         int writeEnd;
@@ -136,8 +137,8 @@ public sealed class BinarySwap
         {
             try
             {
-                using ProcessEnvironment environment = EnvironmentFor(sockets.Count);
-                pid = PosixSpawn.SpawnPassing(_path.Value, [_path.Value, .. _arguments], environment, [.. sockets, writeEnd]);
+                using ProcessEnvironment environment = EnvironmentFor(sockets);
+                pid = PosixSpawn.SpawnPassing(_path.Value, [_path.Value, .. _arguments], environment, [.. sockets.Select(static socket => socket.Descriptor), writeEnd]);
             }
             finally
             {
@@ -300,12 +301,14 @@ public sealed class BinarySwap
     }
 
     /// <summary>This server's environment without the hand-over variables it was given, plus those of this hand-over.</summary>
-    private static ProcessEnvironment EnvironmentFor(int socketCount)
+    private static ProcessEnvironment EnvironmentFor(IReadOnlyList<ListenSocket> sockets)
     {
+        int socketCount = sockets.Count;
         string[] handOver = [InheritedSockets.ListenFds, InheritedSockets.ListenPid, InheritedSockets.ListenFdNames, InheritedSockets.SwapFrom, InheritedSockets.SwapReadyFd];
         var variables = new List<KeyValuePair<string, string>>
         {
             new(InheritedSockets.ListenFds, socketCount.ToString(CultureInfo.InvariantCulture)),
+            new(InheritedSockets.ListenFdNames, string.Join(':', sockets.Select(static socket => socket.Name))),
             new(InheritedSockets.SwapFrom, Environment.ProcessId.ToString(CultureInfo.InvariantCulture)),
             new(InheritedSockets.SwapReadyFd, (InheritedSockets.First + socketCount).ToString(CultureInfo.InvariantCulture)),
         };

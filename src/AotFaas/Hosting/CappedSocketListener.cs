@@ -29,10 +29,11 @@ public sealed class CappedSocketListener : IConnectionListener
     /// </summary>
     private volatile bool _shared;
 
-    private CappedSocketListener(Socket socket, bool shared, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    private CappedSocketListener(Socket socket, bool shared, bool tls, CappedSocketTransport transport, ILoggerFactory loggerFactory)
     {
         _socket = socket;
         _shared = shared;
+        Tls = tls;
         _transport = transport;
         _connections = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger("Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets"));
         EndPoint = socket.LocalEndPoint!;
@@ -41,12 +42,15 @@ public sealed class CappedSocketListener : IConnectionListener
     /// <summary>The bound address, with the real port where 0 was asked for.</summary>
     public EndPoint EndPoint { get; }
 
+    /// <summary>Whether Kestrel serves this socket with TLS (an https address, or a passed socket named https).</summary>
+    public bool Tls { get; }
+
     /// <summary>
     /// Binds <paramref name="endpoint"/> as Kestrel's socket transport does (the IPv6 wildcard in dual
     /// mode, so it takes IPv4 too; Unix sockets; inherited descriptors) and listens.
     /// </summary>
     /// <exception cref="AddressInUseException">The address is taken; Kestrel reports it as such.</exception>
-    public static CappedSocketListener Bind(EndPoint endpoint, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    public static CappedSocketListener Bind(EndPoint endpoint, bool tls, CappedSocketTransport transport, ILoggerFactory loggerFactory)
     {
         Socket socket;
         try
@@ -61,7 +65,7 @@ public sealed class CappedSocketListener : IConnectionListener
         try
         {
             socket.Listen(Backlog);
-            return new CappedSocketListener(socket, endpoint is FileHandleEndPoint, transport, loggerFactory);
+            return new CappedSocketListener(socket, endpoint is FileHandleEndPoint, tls, transport, loggerFactory);
         }
         catch
         {

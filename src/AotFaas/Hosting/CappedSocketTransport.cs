@@ -14,6 +14,7 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly List<CappedSocketListener> _listeners = [];
+    private bool _nextBindIsTls;
 
     /// <param name="cap">Open connections across every listener this transport binds.</param>
     /// <param name="loggerFactory">Where the warnings go.</param>
@@ -47,10 +48,25 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
         }
     }
 
+    /// <summary>
+    /// A connection middleware for the listen options of an https address: it adds nothing to a connection, but it is
+    /// built right before Kestrel binds that address's socket (for <c>localhost</c>, before each of its two), so the
+    /// next <see cref="BindAsync"/> knows that its socket serves TLS (<see cref="CappedSocketListener.Tls"/>), which the
+    /// swap on SIGHUP passes on to the next binary as the socket's name.
+    /// </summary>
+    public ConnectionDelegate MarkNextBindAsTls(ConnectionDelegate next)
+    {
+        _nextBindIsTls = true;
+        return next;
+    }
+
     /// <inheritdoc/>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        CappedSocketListener listener = CappedSocketListener.Bind(endpoint, this, _loggerFactory);
+        // Kestrel binds one address at a time: the mark is this bind's, whether or not it succeeds.
+        bool tls = _nextBindIsTls;
+        _nextBindIsTls = false;
+        CappedSocketListener listener = CappedSocketListener.Bind(endpoint, tls, this, _loggerFactory);
         lock (_listeners)
         {
             _listeners.Add(listener);

@@ -6,6 +6,7 @@ using AotFaas.Operations;
 using AotFaas.Security;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 
 namespace AotFaas.Hosting;
@@ -30,6 +31,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly Func<string, string?> _serverEnvironment;
     private readonly Func<FunctionPolicy, IFunctionInvoker> _invokers;
     private readonly string? _systemApiToken;
+    private readonly TlsCertificate? _certificate;
 
     // Shared by every set of functions the server serves: a new set does not add to --max-total-inflight.
     private readonly SemaphoreSlim _totalSlots;
@@ -41,14 +43,21 @@ public sealed class FaasServer : IAsyncDisposable
     /// <param name="invokers">Makes the invoker that runs a function (the generated <c>FunctionTable.CreateInvoker</c>).</param>
     /// <param name="loggerFactory">Where log lines go.</param>
     /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ, pass-env and secrets; the process's when null.</param>
+    /// <exception cref="TlsCertificateException">The TLS certificate or key cannot be used.</exception>
+    /// <exception cref="InvalidOperationException">A secret the options name is missing, or an https listener has no certificate.</exception>
     public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, Func<FunctionPolicy, IFunctionInvoker> invokers, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
     {
         serverEnvironment ??= Environment.GetEnvironmentVariable;
         _log = loggerFactory.CreateLogger("AotFaas");
+        if (options.TlsCertificatePath is string certificatePath)
+        {
+            _certificate = TlsCertificate.Load(certificatePath, options.TlsKeyPath ?? throw new InvalidOperationException("--tls-cert needs --tls-key"), _log);
+        }
+
         var kestrelOptions = new KestrelServerOptions
         {
             AddServerHeader = false,
-            ApplicationServices = NoServices.Instance,
+            ApplicationServices = new KestrelServices(loggerFactory),
         };
         kestrelOptions.Limits.MaxRequestHeaderCount = options.Limits.MaxHeaderCount;
         kestrelOptions.Limits.MaxRequestHeadersTotalSize = options.Limits.MaxHeadersSize;
@@ -63,22 +72,31 @@ public sealed class FaasServer : IAsyncDisposable
             Transport,
             loggerFactory);
 
+        // HTTP/1.1 and HTTP/2 by ALPN; the certificate is chosen per handshake, so a renewed one is served without a restart.
+        TlsHandshakeCallbackOptions? tls = _certificate is null ? null : new() { OnConnection = _certificate.OnHandshakeAsync };
+        void Configure(ListenOptions listen, bool https, string what)
+        {
+            if (https)
+            {
+                listen.UseHttps(tls ?? throw new InvalidOperationException($"{what} serves TLS, which needs --tls-cert and --tls-key"));
+                listen.Use(Transport.MarkNextBindAsTls);
+            }
+        }
+
         _passedSockets = options.ListenDescriptors.Count > 0;
         if (_passedSockets)
         {
             // Sockets passed in (systemd, or the server this one replaces): served instead of binding the URLs.
-            foreach (int fd in options.ListenDescriptors)
+            foreach (ListenSocket socket in options.ListenDescriptors)
             {
-                kestrelOptions.ListenHandle((ulong)fd);
+                kestrelOptions.ListenHandle((ulong)socket.Descriptor, listen => Configure(listen, socket.Tls, $"descriptor {socket.Descriptor}"));
             }
         }
         else
         {
-            // Kestrel parses and binds these itself: http://host:port, http://*:port, http://localhost:port, [::1].
-            ICollection<string> addresses = _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses;
-            foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (ListenUrl url in options.ListenUrls)
             {
-                addresses.Add(url);
+                url.AddTo(kestrelOptions, listen => Configure(listen, url.Https, url.Text));
             }
         }
 
@@ -131,6 +149,9 @@ public sealed class FaasServer : IAsyncDisposable
         return new FunctionSet(catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics), operations);
     }
 
+    /// <summary>The certificate the https listeners serve, or null without TLS.</summary>
+    public TlsCertificate? Certificate => _certificate;
+
     /// <summary>The socket transport, with its cap on open connections (<c>--max-connections</c>).</summary>
     public CappedSocketTransport Transport { get; }
 
@@ -170,7 +191,7 @@ public sealed class FaasServer : IAsyncDisposable
 
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>
     public IReadOnlyList<string> Urls => _passedSockets
-        ? [.. Transport.Listeners.Select(static listener => $"http://{listener.EndPoint} (passed in as descriptor {listener.Descriptor})")]
+        ? [.. Transport.Listeners.Select(static listener => $"{(listener.Tls ? "https" : "http")}://{listener.EndPoint} (passed in as descriptor {listener.Descriptor})")]
         : [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
 
     /// <summary>Binds and starts accepting; from now on, whatever a run leaves behind is the server's to end (see <see cref="OrphanReaper"/>).</summary>
@@ -267,13 +288,5 @@ public sealed class FaasServer : IAsyncDisposable
         public FunctionEndpoint Endpoint { get; } = endpoint;
 
         public OperationsEndpoints Operations { get; } = operations;
-    }
-
-    /// <summary>Kestrel asks its options for services only for features this server does not use.</summary>
-    private sealed class NoServices : IServiceProvider
-    {
-        public static readonly NoServices Instance = new();
-
-        public object? GetService(Type serviceType) => null;
     }
 }

@@ -11,6 +11,8 @@ namespace AotFaas.Hosting;
 /// <c>AOTFAAS_SWAP_READY_FD</c> to hear that this one serves; see <see cref="BinarySwap"/>). Variables meant for another
 /// process are left alone, as <c>sd_listen_fds</c> does. Every variable of the convention is removed from the
 /// environment once read, and the descriptors are made close-on-exec, so no run of a function ever gets them.
+/// <c>LISTEN_FDNAMES</c> (colon-separated, one name per descriptor; systemd's <c>FileDescriptorName=</c>) says which
+/// serve TLS: those named <c>https</c> (<see cref="ListenSocket"/>).
 /// </summary>
 public sealed class InheritedSockets
 {
@@ -25,15 +27,15 @@ public sealed class InheritedSockets
 
     private int _readyFd;
 
-    private InheritedSockets(IReadOnlyList<int> descriptors, string source, int readyFd)
+    private InheritedSockets(IReadOnlyList<ListenSocket> sockets, string source, int readyFd)
     {
-        Descriptors = descriptors;
+        Sockets = sockets;
         Source = source;
         _readyFd = readyFd;
     }
 
-    /// <summary>The listening sockets, in order.</summary>
-    public IReadOnlyList<int> Descriptors { get; }
+    /// <summary>The listening sockets, in order, each with whether it is named <c>https</c>.</summary>
+    public IReadOnlyList<ListenSocket> Sockets { get; }
 
     /// <summary>Who passed them: <c>systemd</c>, or <c>the server this one replaces (pid N)</c>.</summary>
     public string Source { get; }
@@ -48,6 +50,7 @@ public sealed class InheritedSockets
     public static InheritedSockets? Take(Func<string, string?> environment)
     {
         string? count = environment(ListenFds);
+        string? names = environment(ListenFdNames);
         string? listenPid = environment(ListenPid);
         string? swapFrom = environment(SwapFrom);
         string? readyFd = environment(SwapReadyFd);
@@ -96,7 +99,14 @@ public sealed class InheritedSockets
             SetCloseOnExec(ready);
         }
 
-        var descriptors = new int[n];
+        // Without names every descriptor is "unknown" (sd_listen_fds_with_names); a list of another length is malformed.
+        string[] named = names is null ? [] : names.Split(':');
+        if (names is not null && named.Length != n)
+        {
+            throw new UsageException($"{ListenFdNames} names {named.Length} descriptor(s) ('{names}') but {ListenFds} is {n} (passed by {source})");
+        }
+
+        var sockets = new ListenSocket[n];
         for (int i = 0; i < n; i++)
         {
             int fd = First + i;
@@ -106,10 +116,10 @@ public sealed class InheritedSockets
             }
 
             SetCloseOnExec(fd);
-            descriptors[i] = fd;
+            sockets[i] = new ListenSocket(fd, named.Length > 0 && named[i] == ListenSocket.HttpsName);
         }
 
-        return new InheritedSockets(descriptors, source, ready);
+        return new InheritedSockets(sockets, source, ready);
     }
 
     /// <summary>

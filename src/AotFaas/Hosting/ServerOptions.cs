@@ -8,10 +8,26 @@ namespace AotFaas.Hosting;
 /// <summary>
 /// What the command line and the environment ask of the server. Where to listen, first match wins:
 /// <c>--urls</c>; <c>--host</c>/<c>--port</c>; <c>PORT</c> (all interfaces, the Knative and Cloud Run
-/// contract); <c>ASPNETCORE_URLS</c>; <c>http://127.0.0.1:3000</c>.
+/// contract); <c>ASPNETCORE_URLS</c>; <c>http://127.0.0.1:3000</c>. With <c>--tls-cert</c> and <c>--tls-key</c>, the
+/// https URLs serve TLS, and so does the address of <c>--host</c>/<c>--port</c>, <c>PORT</c> or the default.
+/// Over 300 lines: the <c>--help</c> text is a quarter of it, kept beside the parsing so that an option's words
+/// and its help change together.
 /// </summary>
 public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool ListFunctions = false)
 {
+    /// <summary><c>--tls-cert</c>: the PEM certificate file (the server's certificate first, then its chain), or null.</summary>
+    public string? TlsCertificatePath { get; init; }
+
+    /// <summary><c>--tls-key</c>: the PEM private key file of the certificate (PKCS#8, RSA or EC), or null.</summary>
+    public string? TlsKeyPath { get; init; }
+
+    /// <summary>Whether a certificate was given: https URLs and passed sockets named <c>https</c> serve TLS with it.</summary>
+    public bool Tls => TlsCertificatePath is not null;
+
+    /// <summary>Where to listen: <see cref="Urls"/>, read.</summary>
+    /// <exception cref="UsageException">One of them is not an address to listen on (<see cref="Parse"/> has checked).</exception>
+    public IReadOnlyList<ListenUrl> ListenUrls => ListenUrl.ParseList(Urls);
+
     /// <summary>Defaults for what functions do not set, and the server-wide limits.</summary>
     public RunLimits Limits { get; init; } = new();
 
@@ -40,7 +56,27 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     /// Listening sockets passed in (<see cref="InheritedSockets"/>: systemd's socket activation, or the binary this one
     /// replaced on SIGHUP); when there are any, they are served and <see cref="Urls"/> is not bound.
     /// </summary>
-    public IReadOnlyList<int> ListenDescriptors { get; init; } = [];
+    public IReadOnlyList<ListenSocket> ListenDescriptors { get; init; } = [];
+
+    /// <summary>
+    /// Checks the sockets passed in against the TLS options: a socket named <c>https</c> needs a certificate, and a
+    /// certificate needs a socket named <c>https</c> (the URLs are not bound when sockets are passed).
+    /// </summary>
+    /// <exception cref="UsageException">They do not agree.</exception>
+    public void CheckPassedSockets(IReadOnlyList<ListenSocket> sockets, string source)
+    {
+        if (sockets.FirstOrDefault(static socket => socket.Tls) is { Tls: true } https)
+        {
+            if (!Tls)
+            {
+                throw new UsageException($"descriptor {https.Descriptor} passed by {source} is named https ({InheritedSockets.ListenFdNames}): serving it needs --tls-cert FILE and --tls-key FILE");
+            }
+        }
+        else if (Tls)
+        {
+            throw new UsageException($"--tls-cert is given, but none of the {sockets.Count} socket(s) passed by {source} is named https (FileDescriptorName=https in the socket unit, which sets {InheritedSockets.ListenFdNames}); they would serve plain HTTP");
+        }
+    }
 
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 3000;
@@ -56,9 +92,15 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                                   an unknown name -> 404 with an empty body.
 
         Options:
-          --urls URLS        Listen on these URLs, e.g. http://0.0.0.0:8080 (';' separates several).
+          --urls URLS        Listen on these URLs, e.g. http://0.0.0.0:8080 (';' separates several;
+                             https://HOST:PORT serves TLS).
           -H, --host HOST    Listen on this interface (default 127.0.0.1; 0.0.0.0 for all).
           -p, --port PORT    Listen on this port (default 3000; 0 picks a free one).
+          --tls-cert FILE    TLS: the certificate, PEM (the server's first, then its chain).
+          --tls-key FILE     TLS: its private key, PEM (PKCS#8, RSA or EC; not encrypted).
+                             With both, the https URLs serve TLS (HTTP/1.1 and HTTP/2), and
+                             so does --host/--port (or PORT, or the default) without --urls.
+                             Both files are read again when they change (certbot renewals).
           --list             Print the compiled functions and exit.
           -h, --help         Print this help and exit.
 
@@ -129,6 +171,8 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         bool portal = false;
         TimeSpan drainDelay = TimeSpan.Zero;
         int? maxConnections = null;
+        string? tlsCertificate = null;
+        string? tlsKey = null;
 
         for (int i = 0; i < args.Count; i++)
         {
@@ -219,6 +263,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                 case "--max-header-size":
                     limits = limits with { MaxHeadersSize = HeaderSize(name, inlineValue ?? Next(args, ref i, name)) };
                     break;
+                case "--tls-cert":
+                    tlsCertificate = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
+                    break;
+                case "--tls-key":
+                    tlsKey = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
+                    break;
                 default:
                     throw new UsageException(arg.StartsWith('-') ? $"unknown option '{arg}'" : $"unexpected argument '{arg}'");
             }
@@ -228,30 +278,54 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         int? environmentPort = string.IsNullOrWhiteSpace(portVariable) ? null : ParsePort(portVariable.Trim(), "the PORT variable");
         string? aspnetUrls = getEnvironment("ASPNETCORE_URLS");
 
+        if ((tlsCertificate is null) != (tlsKey is null))
+        {
+            throw new UsageException("--tls-cert and --tls-key go together: give both (PEM files)");
+        }
+
+        // Without URLs, a certificate makes the one address (--host/--port, PORT or the default) https, as webhook's
+        // -secure does with its -ip and -port.
+        string scheme = tlsCertificate is null ? "http" : "https";
         string resolved;
+        bool explicitUrls = false;
         if (urls is not null)
         {
             resolved = urls;
+            explicitUrls = true;
         }
         else if (host is not null || port is not null)
         {
-            resolved = Url(host ?? DefaultHost, port ?? environmentPort ?? DefaultPort);
+            resolved = Url(scheme, host ?? DefaultHost, port ?? environmentPort ?? DefaultPort);
         }
         else if (environmentPort is not null)
         {
-            resolved = Url("*", environmentPort.Value);
+            resolved = Url(scheme, "*", environmentPort.Value);
         }
         else if (!string.IsNullOrWhiteSpace(aspnetUrls))
         {
             resolved = aspnetUrls.Trim();
+            explicitUrls = true;
         }
         else
         {
-            resolved = Url(DefaultHost, DefaultPort);
+            resolved = Url(scheme, DefaultHost, DefaultPort);
+        }
+
+        IReadOnlyList<ListenUrl> listenUrls = ListenUrl.ParseList(resolved);
+        if (tlsCertificate is null && listenUrls.FirstOrDefault(static url => url.Https) is ListenUrl https)
+        {
+            throw new UsageException($"{https.Text}: an https URL needs --tls-cert FILE and --tls-key FILE (PEM)");
+        }
+
+        if (tlsCertificate is not null && explicitUrls && !listenUrls.Any(static url => url.Https))
+        {
+            throw new UsageException($"--tls-cert is given, but none of the URLs to listen on is https ('{resolved}'): write https:// for those that serve TLS");
         }
 
         return new ServerOptions(resolved, help, list)
         {
+            TlsCertificatePath = tlsCertificate,
+            TlsKeyPath = tlsKey,
             Limits = limits,
             LogFormat = logFormat,
             Metrics = metrics,
@@ -280,10 +354,10 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     private static int Count(string name, string value, int min)
         => Quantity.ParseCount(value, min, 1_000_000, out int count) is string error ? throw new UsageException($"{name}: {error}") : count;
 
-    private static string Url(string host, int port)
+    private static string Url(string scheme, string host, int port)
     {
         bool ipv6Literal = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[');
-        return string.Create(CultureInfo.InvariantCulture, $"http://{(ipv6Literal ? "[" + host + "]" : host)}:{port}");
+        return string.Create(CultureInfo.InvariantCulture, $"{scheme}://{(ipv6Literal ? "[" + host + "]" : host)}:{port}");
     }
 
     private static string Next(IReadOnlyList<string> args, ref int i, string name)

@@ -1,6 +1,7 @@
 using AotFaas.Functions;
 using AotFaas.Invokers;
 using AotFaas.Operations;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -37,8 +38,7 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
         Endpoints endpoints = _endpoints;
         if (endpoints.Operations.Lifecycle.IsHandingOver)
         {
-            // Kestrel closes the connection after this response; the client's next one reaches the new server.
-            context.Response.Headers.Connection = "close";
+            AskToReconnect(context);
         }
 
         Task handled;
@@ -53,6 +53,25 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
 
         // The usual request completes synchronously or succeeds: no state machine for it.
         return handled.IsCompletedSuccessfully ? Task.CompletedTask : GuardAsync(handled, context, started, endpoints);
+    }
+
+    /// <summary>
+    /// While a new binary takes over (SIGHUP): this connection is to end after this response, so that the client's next
+    /// request reaches the new server. HTTP/1.x says so with <c>Connection: close</c>, after which Kestrel closes it;
+    /// HTTP/2 has no such header (Kestrel would drop it with a warning): the connection is asked to close, and Kestrel
+    /// sends GOAWAY, finishes the streams it has, then closes, and the client opens its next stream elsewhere.
+    /// </summary>
+    private static void AskToReconnect(HttpContext context)
+    {
+        string protocol = context.Request.Protocol;
+        if (HttpProtocol.IsHttp11(protocol) || HttpProtocol.IsHttp10(protocol))
+        {
+            context.Response.Headers.Connection = "close";
+        }
+        else
+        {
+            context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
     }
 
     private static async Task GuardAsync(Task handled, HttpContext context, long started, Endpoints endpoints)

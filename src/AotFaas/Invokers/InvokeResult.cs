@@ -91,9 +91,10 @@ public class InvokeResult : IAsyncDisposable
             // The framework's own message may be a bare resource key in the trimmed binary: say it in our words.
             int status = (e as BadHttpRequestException)?.StatusCode ?? StatusCodes.Status400BadRequest;
             InvokeResult refusal = Refusal(status, "the request body could not be read");
-            if (status == StatusCodes.Status400BadRequest)
+            if (status == StatusCodes.Status400BadRequest && !HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol))
             {
-                // The framing is lost: nothing after this body can be read as a request.
+                // The framing is lost: nothing after this body can be read as a request (HTTP/1.x; an HTTP/2 stream
+                // has its own framing, and the header is not HTTP/2's).
                 refusal.Headers.Add(new("Connection", "close"));
             }
 

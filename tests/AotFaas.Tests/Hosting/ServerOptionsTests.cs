@@ -71,7 +71,7 @@ public class ServerOptionsTests
     [Fact]
     public void The_usage_names_every_option()
     {
-        foreach (string option in new[] { "--urls", "--host", "--port", "--list", "--help", "PORT" })
+        foreach (string option in new[] { "--urls", "--host", "--port", "--tls-cert", "--tls-key", "--list", "--help", "PORT" })
         {
             Assert.Contains(option, ServerOptions.Usage, StringComparison.Ordinal);
         }
@@ -119,4 +119,71 @@ public class ServerOptionsTests
     [InlineData(new[] { "--max-inflight", "0" }, "--max-inflight: '0' is out of range")]
     public void Bad_limit_values_are_usage_errors(string[] args, string message)
         => Assert.Contains(message, Assert.Throws<UsageException>(() => Parse(args)).Message, StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData(new[] { "--tls-cert", "c.pem", "--tls-key", "k.pem" }, "https://127.0.0.1:3000")]
+    [InlineData(new[] { "--tls-cert=c.pem", "--tls-key=k.pem", "--port", "8443" }, "https://127.0.0.1:8443")]
+    [InlineData(new[] { "--tls-cert", "c.pem", "--tls-key", "k.pem", "-H", "::", "-p", "443" }, "https://[::]:443")]
+    [InlineData(new[] { "--tls-cert", "c.pem", "--tls-key", "k.pem", "--urls", "http://127.0.0.1:80;https://127.0.0.1:443" }, "http://127.0.0.1:80;https://127.0.0.1:443")]
+    public void With_a_certificate_the_address_of_host_and_port_serves_TLS_and_URLs_say_which_do(string[] args, string expected)
+    {
+        ServerOptions options = Parse(args);
+
+        Assert.Equal(expected, options.Urls);
+        Assert.True(options.Tls);
+        Assert.Equal("c.pem", options.TlsCertificatePath);
+        Assert.Equal("k.pem", options.TlsKeyPath);
+        Assert.Contains(options.ListenUrls, url => url.Https);
+    }
+
+    [Fact]
+    public void With_a_certificate_PORT_serves_TLS_on_all_interfaces()
+        => Assert.Equal("https://*:8443", Parse(["--tls-cert", "c", "--tls-key", "k"], new() { ["PORT"] = "8443" }).Urls);
+
+    [Theory]
+    [InlineData(new[] { "--urls", "https://127.0.0.1:443" }, "https://127.0.0.1:443: an https URL needs --tls-cert FILE and --tls-key FILE (PEM)")]
+    [InlineData(new[] { "--urls", "http://127.0.0.1:80;HTTPS://[::1]:443" }, "HTTPS://[::1]:443: an https URL needs --tls-cert")]
+    [InlineData(new[] { "--tls-cert", "c.pem" }, "--tls-cert and --tls-key go together: give both (PEM files)")]
+    [InlineData(new[] { "--tls-key", "k.pem" }, "--tls-cert and --tls-key go together")]
+    [InlineData(new[] { "--tls-cert", "c.pem", "--tls-key", "k.pem", "--urls", "http://127.0.0.1:80" }, "--tls-cert is given, but none of the URLs to listen on is https ('http://127.0.0.1:80')")]
+    [InlineData(new[] { "--tls-cert=" }, "option '--tls-cert' needs a value")]
+    [InlineData(new[] { "--urls", "ftp://127.0.0.1:21" }, "'ftp://127.0.0.1:21': the scheme must be http or https")]
+    [InlineData(new[] { "--urls", "127.0.0.1:80" }, "'127.0.0.1:80' is not a URL to listen on")]
+    [InlineData(new[] { "--urls", "http://127.0.0.1:80/base" }, "a URL to listen on has no path")]
+    [InlineData(new[] { "--urls", "http://localhost:0" }, "port 0 (a free port) needs one address")]
+    public void TLS_and_URL_mistakes_are_usage_errors(string[] args, string message)
+        => Assert.Contains(message, Assert.Throws<UsageException>(() => Parse(args)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void An_https_ASPNETCORE_URLS_needs_a_certificate_too()
+        => Assert.Contains("an https URL needs --tls-cert", Assert.Throws<UsageException>(() => Parse([], new() { ["ASPNETCORE_URLS"] = "https://+:443" })).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void Passed_sockets_named_https_need_the_certificate_and_the_certificate_needs_one()
+    {
+        ListenSocket[] mixed = [new(3, Tls: false), new(4, Tls: true)];
+        ListenSocket[] plain = [new(3, Tls: false)];
+        ServerOptions withCertificate = Parse(["--tls-cert", "c", "--tls-key", "k"]);
+
+        withCertificate.CheckPassedSockets(mixed, "systemd");
+        Parse([]).CheckPassedSockets(plain, "systemd");
+        Assert.Equal("descriptor 4 passed by systemd is named https (LISTEN_FDNAMES): serving it needs --tls-cert FILE and --tls-key FILE", Assert.Throws<UsageException>(() => Parse([]).CheckPassedSockets(mixed, "systemd")).Message);
+        Assert.Contains("--tls-cert is given, but none of the 1 socket(s) passed by systemd is named https (FileDescriptorName=https", Assert.Throws<UsageException>(() => withCertificate.CheckPassedSockets(plain, "systemd")).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:0", false, "127.0.0.1", 0)]
+    [InlineData("https://[::1]:8443", true, "[::1]", 8443)]
+    [InlineData("https://*:443", true, "*", 443)]
+    [InlineData("http://localhost:3000", false, "localhost", 3000)]
+    public void Listen_URLs_are_read_as_Kestrel_reads_them(string text, bool https, string host, int port)
+    {
+        ListenUrl url = ListenUrl.Parse(text);
+
+        Assert.Equal((https, host, port, (string?)null), (url.Https, url.Host, url.Port, url.UnixSocket));
+    }
+
+    [Fact]
+    public void A_Unix_socket_URL_is_read()
+        => Assert.Equal("/run/aotfaas.sock", ListenUrl.Parse("http://unix:/run/aotfaas.sock").UnixSocket);
 }
