@@ -228,12 +228,9 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
         await using RunningServer server = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"]);
 
         // Not a server at all: it never says READY, and a process it leaves behind holds the ready pipe open.
-        string script = Path.Combine(Path.GetTempPath(), $"aotfaas-never-ready-{Guid.NewGuid():N}");
-        File.WriteAllText(script, "#!/bin/sh\n(exec sleep 30) &\nexec sleep 600\n");
-        Assert.Equal(0, Repo.Run("chmod", ["+x", script], TimeSpan.FromSeconds(10)).ExitCode);
+        folder.InstallScript("#!/bin/sh\n(exec sleep 30) &\nexec sleep 600\n");
         try
         {
-            folder.Install(script);
             Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
 
             Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains("this server goes on serving", StringComparison.Ordinal), seconds: 20), server.Output);
@@ -250,8 +247,6 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
             {
                 Kill(left, 9);
             }
-
-            File.Delete(script);
         }
 
         // The main loop is not stuck on the pipe: a stop signal still drains at once.
@@ -264,23 +259,12 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
         using var folder = new ServerFolder(binary.Path);
         int port = RunningServer.FreePort();
         await using RunningServer server = await RunningServer.StartAsync(folder.Binary, port, ["--urls", $"http://127.0.0.1:{port}"]);
-        string script = Path.Combine(Path.GetTempPath(), $"aotfaas-chatty-{Guid.NewGuid():N}");
-        File.WriteAllText(script, "#!/bin/sh\nexec cat /dev/zero >&\"$AOTFAAS_SWAP_READY_FD\"\n");
-        Assert.Equal(0, Repo.Run("chmod", ["+x", script], TimeSpan.FromSeconds(10)).ExitCode);
-        try
-        {
-            folder.Install(script);
-            Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
+        folder.InstallScript("#!/bin/sh\nexec cat /dev/zero >&\"$AOTFAAS_SWAP_READY_FD\"\n");
+        Assert.Equal(0, Kill(server.ProcessId, SIGHUP));
 
-            // Well before the 10 s timeout: the bytes themselves end it.
-            Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains("this server goes on serving", StringComparison.Ordinal), seconds: 5), server.Output);
-            Assert.Matches("SIGHUP: the new binary did not take over \\(it wrote [0-9]+ bytes on its ready pipe and no READY=1; killed by SIGKILL\\)", server.Output);
-        }
-        finally
-        {
-            File.Delete(script);
-        }
-
+        // Well before the 10 s timeout: the bytes themselves end it.
+        Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains("this server goes on serving", StringComparison.Ordinal), seconds: 5), server.Output);
+        Assert.Matches("SIGHUP: the new binary did not take over \\(it wrote [0-9]+ bytes on its ready pipe and no READY=1; killed by SIGKILL\\)", server.Output);
         Assert.Equal(0, await server.StopAsync());
     }
 
@@ -431,6 +415,15 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
         {
             string aside = Path.Combine(_folder, ".aotfaas.new");
             File.Copy(binary, aside, overwrite: true);
+            File.Move(aside, Binary, overwrite: true);
+        }
+
+        /// <summary>Installs a shell script in the binary's place: a "new binary" that misbehaves.</summary>
+        public void InstallScript(string text)
+        {
+            string aside = Path.Combine(_folder, ".aotfaas.new");
+            File.WriteAllText(aside, text);
+            Assert.Equal(0, Repo.Run("chmod", ["+x", aside], TimeSpan.FromSeconds(10)).ExitCode);
             File.Move(aside, Binary, overwrite: true);
         }
 
