@@ -20,12 +20,18 @@ namespace AotFaas.Shared
         public const string Response = "response";
         public const string Auth = "auth";
         public const string LogStderr = "log-stderr";
+        public const string Mode = "mode";
+        public const string Replicas = "replicas";
+        public const string Ready = "ready";
+        public const string IdleStop = "idle-stop";
+        public const string StartTimeout = "start-timeout";
 
         /// <summary>Every key, in the order the README, error messages and listings give them.</summary>
         public static readonly string[] All =
         {
             ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir,
-            Methods, RequestEnv, PassAuthorization, Response, Auth, LogStderr,
+            Methods, RequestEnv, PassAuthorization, Response, Auth, LogStderr, Mode, Replicas, Ready,
+            IdleStop, StartTimeout,
         };
     }
 }

@@ -2,7 +2,7 @@
 // in listings and messages), like OptionKeys.
 namespace AotFaas.Shared
 {
-    /// <summary>The words an option's value is chosen from: <c>request-env</c> and <c>response</c> modes, <c>auth</c> schemes.</summary>
+    /// <summary>The words an option's value is chosen from: <c>request-env</c> and <c>response</c> modes, <c>auth</c> schemes, function modes.</summary>
     internal static class OptionValues
     {
         /// <summary><c>request-env: cgi</c> (the default) and <c>response: cgi</c>.</summary>
@@ -32,6 +32,12 @@ namespace AotFaas.Shared
         /// <summary><c>auth: slack $VARIABLE</c>: Slack's <c>X-Slack-Signature</c> with <c>X-Slack-Request-Timestamp</c>.</summary>
         public const string Slack = "slack";
 
+        /// <summary><c>mode: exec</c>, the default: a program runs per request.</summary>
+        public const string Exec = "exec";
+
+        /// <summary><c>mode: http</c>: requests go to long-lived worker processes that answer HTTP.</summary>
+        public const string Http = "http";
+
         /// <summary>The <c>auth</c> schemes, as messages list them.</summary>
         public static readonly string[] AuthSchemes = { Bearer, HmacSha256, Token, Stripe, Slack };
 
@@ -40,5 +46,8 @@ namespace AotFaas.Shared
 
         /// <summary>The <c>response</c> modes, as messages list them.</summary>
         public static readonly string[] ResponseModes = { Raw, Cgi };
+
+        /// <summary>The function modes (<c>mode</c>), as messages list them.</summary>
+        public static readonly string[] Modes = { Exec, Http };
     }
 }

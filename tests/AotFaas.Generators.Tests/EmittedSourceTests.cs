@@ -29,6 +29,12 @@ public class EmittedSourceTests
           workdir: /srv/app
           log-stderr: false
         v1.2_beta: printf 'café \u00e9\n'
+        web: ./web --port 9000
+          mode: http
+          replicas: 2
+          ready: /healthz?deep=1
+          idle-stop: 10m
+          start-timeout: 45s
         """;
 
     [Fact]
@@ -53,16 +59,22 @@ public class EmittedSourceTests
     }
 
     [Theory]
-    [InlineData("cat: cat\n", "true")]
-    [InlineData("# no function yet\n", "false")]
-    public void The_table_says_which_ways_of_running_the_manifest_uses(string manifest, string runsPrograms)
+    [InlineData("cat: cat\n", "true", "false")]
+    [InlineData("cat: cat\n  mode: exec\n", "true", "false")]
+    [InlineData("web: ./web\n  mode: http\n", "false", "true")]
+    [InlineData("web: ./web\n  mode: http\napi: ./api\n  mode: http\n", "false", "true")]
+    [InlineData("web: ./web\n  mode: http\ncat: cat\n", "true", "true")]
+    [InlineData("# no function yet\n", "false", "false")]
+    public void The_table_says_which_ways_of_running_the_manifest_uses(string manifest, string runsPrograms, string proxiesHttp)
     {
         (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(manifest);
 
         // An empty manifest is warning FAAS010, and still a table.
         Assert.All(run.Diagnostics, d => Assert.Equal("FAAS010", d.Id));
         Assert.Contains($"public const bool RunsPrograms = {runsPrograms};", GeneratorHarness.Table(run)!, StringComparison.Ordinal);
+        Assert.Contains($"public const bool ProxiesHttp = {proxiesHttp};", GeneratorHarness.Table(run)!, StringComparison.Ordinal);
         Assert.DoesNotContain(output.GetDiagnostics(), d => d.Severity >= DiagnosticSeverity.Warning);
+        Assert.Equal((runsPrograms, proxiesHttp), Invoke(output, table => (Constant(table, "RunsPrograms"), Constant(table, "ProxiesHttp"))));
     }
 
     [Fact]
@@ -147,6 +159,45 @@ public class EmittedSourceTests
     }
 
     [Fact]
+    public void Every_http_option_reaches_Proc()
+    {
+        const string Manifest = """
+            web: ./web
+              mode: http
+              replicas: 4
+              ready: /ready?full=1
+              idle-stop: 90s
+              start-timeout: 1500ms
+            api: ./api
+              mode: http
+            cat: cat
+            """;
+        (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(Manifest);
+
+        Assert.Empty(run.Diagnostics);
+        Invoke(output, table =>
+        {
+            object web = Lookup(table, "web")!;
+            Assert.Equal("Http", Property(web, "Mode"));
+            Assert.Equal("4", Property(web, "Replicas"));
+            Assert.Equal("/ready?full=1", Property(web, "ReadyPath"));
+            Assert.Equal("00:01:30", Property(web, "IdleStop"));
+            Assert.Equal("00:00:01.5000000", Property(web, "StartTimeout"));
+
+            // Unset, each is left to the server: one worker, a TCP connect, never stopped, its start timeout.
+            object api = Lookup(table, "api")!;
+            Assert.Equal("Http", Property(api, "Mode"));
+            Assert.Null(Property(api, "Replicas"));
+            Assert.Null(Property(api, "ReadyPath"));
+            Assert.Null(Property(api, "IdleStop"));
+            Assert.Null(Property(api, "StartTimeout"));
+
+            Assert.Equal("Exec", Property(Lookup(table, "cat"), "Mode"));
+            return 0;
+        });
+    }
+
+    [Fact]
     public void Function_names_that_match_a_type_or_member_the_table_uses_get_a_suffix()
     {
         (GeneratorDriverRunResult run, Compilation output) = GeneratorHarness.Run(
@@ -226,6 +277,8 @@ public class EmittedSourceTests
             context.Unload();
         }
     }
+
+    private static string Constant(Type table, string name) => table.GetField(name)!.GetRawConstantValue()!.ToString()!.ToLowerInvariant();
 
     private static object? Lookup(Type table, string name) => table.GetMethod("GetProcByFuncName")!.Invoke(null, [name]);
 

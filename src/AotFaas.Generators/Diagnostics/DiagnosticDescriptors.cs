@@ -96,6 +96,16 @@ namespace AotFaas.Generators.Diagnostics
             "hmac-sha256 on a method without a body",
             "auth: hmac-sha256 signs the request body, and {0} runs with an empty one: its signature would be the same for every request, so anyone who saw one could replay it; remove {0} from methods, or check these requests with auth: bearer $VARIABLE");
 
+        public static readonly DiagnosticDescriptor NotForHttpMode = Error(
+            "FAAS017",
+            "Option does not apply to an http function",
+            "'{0}' does not apply to a function with 'mode: http': {1}");
+
+        public static readonly DiagnosticDescriptor OnlyForHttpMode = Error(
+            "FAAS018",
+            "Option applies only to an http function",
+            "'{0}' applies only to a function with 'mode: http'");
+
         private static DiagnosticDescriptor Error(string id, string title, string message)
             => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
     }

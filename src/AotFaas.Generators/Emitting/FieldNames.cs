@@ -13,7 +13,8 @@ namespace AotFaas.Generators.Emitting
         // object's members, which a field of the same name would hide (warning CS0108).
         private static readonly HashSet<string> Reserved = new HashSet<string>(System.StringComparer.Ordinal)
         {
-            "All", "GetProcByFuncName", "FunctionTable", "Proc", "RequestEnvMode", "ResponseMode", "AuthScheme",
+            "All", "GetProcByFuncName", "RunsPrograms", "ProxiesHttp",
+            "FunctionTable", "Proc", "RequestEnvMode", "ResponseMode", "AuthScheme", "FunctionMode",
             "Equals", "ReferenceEquals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize",
         };
 

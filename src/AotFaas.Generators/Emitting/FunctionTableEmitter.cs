@@ -36,6 +36,9 @@ namespace AotFaas.Generators.Emitting
             {{FIELDS}}        /// <summary>Whether a function runs a program per request: the server references only the ways of running the manifest uses.</summary>
                     public const bool RunsPrograms = {{RUNSPROGRAMS}};
 
+                    /// <summary>Whether a function passes requests to warm HTTP workers (<c>mode: http</c>): the server references only the ways of running the manifest uses.</summary>
+                    public const bool ProxiesHttp = {{PROXIESHTTP}};
+
                     /// <summary>Every function, in manifest order.</summary>
                     public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [{{ALL}}];
 
@@ -57,6 +60,7 @@ namespace AotFaas.Generators.Emitting
             var fields = new StringBuilder();
             var cases = new StringBuilder();
             var all = new StringBuilder();
+            bool runsPrograms = false, proxiesHttp = false;
             for (int i = 0; i < functions.Count; i++)
             {
                 FunctionModel function = functions[i];
@@ -65,12 +69,16 @@ namespace AotFaas.Generators.Emitting
                     .Append("        public static readonly Proc ").Append(names[i]).Append(" = ").Append(Construction(function)).Append(";\n\n");
                 cases.Append("            ").Append(Literal(function.Name)).Append(" => ").Append(names[i]).Append(",\n");
                 all.Append(i == 0 ? string.Empty : ", ").Append(names[i]);
+                bool http = function.Options.Mode == OptionValues.Http;
+                runsPrograms |= !http;
+                proxiesHttp |= http;
             }
 
             return Skeleton
                 .Replace("{{MANIFEST}}", Xml(manifestName))
                 .Replace("{{FIELDS}}", fields.ToString())
-                .Replace("{{RUNSPROGRAMS}}", functions.Count > 0 ? "true" : "false")
+                .Replace("{{RUNSPROGRAMS}}", runsPrograms ? "true" : "false")
+                .Replace("{{PROXIESHTTP}}", proxiesHttp ? "true" : "false")
                 .Replace("{{ALL}}", all.ToString())
                 .Replace("{{CASES}}", cases.ToString())
                 .Replace("\r\n", "\n");
@@ -129,6 +137,11 @@ namespace AotFaas.Generators.Emitting
             Add("authSecretVariable", Optional(options.AuthSecretVariable));
             Add("authHeader", Optional(options.AuthHeader));
             Add("logStderr", options.LogStderr is bool log ? (log ? "true" : "false") : null);
+            Add("mode", Member("FunctionMode", options.Mode));
+            Add("replicas", Number(options.Replicas));
+            Add("readyPath", Optional(options.Ready));
+            Add("idleStopMilliseconds", InWrittenUnit(options.IdleStop));
+            Add("startTimeoutMilliseconds", InWrittenUnit(options.StartTimeout));
             return arguments;
         }
 

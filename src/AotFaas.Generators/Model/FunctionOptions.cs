@@ -59,5 +59,20 @@ namespace AotFaas.Generators.Model
 
         /// <summary><c>log-stderr</c>: whether the program's stderr goes to the server's log.</summary>
         public bool? LogStderr { get; init; }
+
+        /// <summary><c>mode</c>: how a request runs (<c>exec</c>, <c>http</c>).</summary>
+        public string? Mode { get; init; }
+
+        /// <summary><c>replicas</c>: the worker processes an http function starts.</summary>
+        public int? Replicas { get; init; }
+
+        /// <summary><c>ready</c>: the path the server GETs until a worker answers 2xx.</summary>
+        public string? Ready { get; init; }
+
+        /// <summary><c>idle-stop</c>: how long an http function's workers live without a call (its value in milliseconds).</summary>
+        public Amount? IdleStop { get; init; }
+
+        /// <summary><c>start-timeout</c>: how long a worker may take to become ready (its value in milliseconds).</summary>
+        public Amount? StartTimeout { get; init; }
     }
 }

@@ -212,6 +212,7 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
+            state.AppliedOptions.Add((key, keyAt));
             state.Pending = state.Pending with { Options = options };
         }
 
@@ -354,6 +355,9 @@ namespace AotFaas.Generators.Parsing
 
             public Dictionary<string, int> OptionLines { get; } = new Dictionary<string, int>(System.StringComparer.Ordinal);
 
+            /// <summary>The options of the open function whose value was taken, in manifest order, each at its key.</summary>
+            public List<(string Key, ManifestLocation At)> AppliedOptions { get; } = new List<(string Key, ManifestLocation At)>();
+
             public FunctionState Current { get; set; } = FunctionState.None;
 
             public FunctionModel? Pending { get; set; }
@@ -364,11 +368,39 @@ namespace AotFaas.Generators.Parsing
             {
                 if (Pending is not null)
                 {
+                    CheckModeOptions(Pending.Options);
                     Functions.Add(Pending);
                 }
 
                 Pending = null;
                 OptionLines.Clear();
+                AppliedOptions.Clear();
+            }
+
+            /// <summary>
+            /// The options that do not apply to the function's <c>mode</c> (FAAS017, FAAS018), each at its key. Lines
+            /// come in any order, so this runs once the function's options are all read; a <c>mode</c> whose value was
+            /// wrong (FAAS008) says nothing about the others.
+            /// </summary>
+            private void CheckModeOptions(FunctionOptions options)
+            {
+                if (options.Mode is null && OptionLines.ContainsKey(OptionKeys.Mode))
+                {
+                    return;
+                }
+
+                bool http = options.Mode == OptionValues.Http;
+                foreach ((string key, ManifestLocation at) in AppliedOptions)
+                {
+                    if (http && OptionTable.NotForHttp(key) is string why)
+                    {
+                        Report(DiagnosticDescriptors.NotForHttpMode, at, key, why);
+                    }
+                    else if (!http && OptionTable.OnlyForHttp(key))
+                    {
+                        Report(DiagnosticDescriptors.OnlyForHttpMode, at, key);
+                    }
+                }
             }
 
             public ManifestLocation At(int position, int length)

@@ -21,6 +21,12 @@ namespace AotFaas.Generators.Parsing
         public const int MaxInflightLimit = 10000;
         public const int MaxQueueLimit = 100000;
 
+        /// <summary>The most worker processes an http function may start.</summary>
+        public const int MaxReplicas = 64;
+
+        /// <summary>The longest <c>ready</c> path.</summary>
+        public const int MaxReadyPathLength = 1024;
+
         /// <summary>The known keys, for messages.</summary>
         public static string KnownKeys => string.Join(", ", OptionKeys.All);
 
@@ -65,9 +71,72 @@ namespace AotFaas.Generators.Parsing
                     return ApplyAuth(value, ref options);
                 case OptionKeys.LogStderr:
                     return Set(ParseBoolean(value, out bool log), ref options, o => o with { LogStderr = log });
+                case OptionKeys.Mode:
+                    return Set(OneOf(value, OptionValues.Modes), ref options, o => o with { Mode = value });
+                case OptionKeys.Replicas:
+                    return Set(Quantity.ParseCount(value, 1, MaxReplicas, out int replicas), ref options, o => o with { Replicas = replicas });
+                case OptionKeys.Ready:
+                    return Set(CheckReadyPath(value), ref options, o => o with { Ready = value });
+                case OptionKeys.IdleStop:
+                    return Set(ParseDuration(value, out Amount idle), ref options, o => o with { IdleStop = idle });
+                case OptionKeys.StartTimeout:
+                    return Set(ParseDuration(value, out Amount start), ref options, o => o with { StartTimeout = start });
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
+        }
+
+        /// <summary>
+        /// Why <paramref name="key"/> does not apply to a function with <c>mode: http</c> (FAAS017), or null when
+        /// it does. Checked once all of a function's options are read, since <c>mode</c> may come after them.
+        /// </summary>
+        public static string? NotForHttp(string key) => key switch
+        {
+            OptionKeys.RequestEnv => "the worker reads the request itself",
+            OptionKeys.Response => "the worker writes its HTTP response itself",
+            OptionKeys.MaxOutput => "it limits a program's stdout, and the worker answers over HTTP",
+            OptionKeys.ContentType => "the worker sets its own headers",
+            _ => null,
+        };
+
+        /// <summary>Whether <paramref name="key"/> applies only to a function with <c>mode: http</c> (FAAS018).</summary>
+        public static bool OnlyForHttp(string key)
+            => key == OptionKeys.Replicas || key == OptionKeys.Ready || key == OptionKeys.IdleStop || key == OptionKeys.StartTimeout;
+
+        /// <summary>
+        /// A <c>ready</c> path: what follows GET in a request line, so '/' first, then printable ASCII with no
+        /// spaces (a query may follow, a fragment is never sent), at most <see cref="MaxReadyPathLength"/> characters.
+        /// </summary>
+        private static string? CheckReadyPath(string value)
+        {
+            if (value[0] != '/')
+            {
+                return "write a path that starts with '/', for example /healthz";
+            }
+
+            if (value.Length > MaxReadyPathLength)
+            {
+                return "the path is " + value.Length + " characters long; the limit is " + MaxReadyPathLength;
+            }
+
+            for (int i = 0; i < value.Length; i++)
+            {
+                char c = value[i];
+                if (c == '#')
+                {
+                    return "a fragment ('#...') is never sent to the server: leave it out";
+                }
+
+                if (c <= ' ' || c >= '\u007f')
+                {
+                    string shown = c == ' ' ? "a space"
+                        : char.IsControl(c) || (char.IsSurrogate(c) && !char.IsSurrogatePair(value, i)) ? "U+" + ((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture)
+                        : "'" + value.Substring(i, char.IsHighSurrogate(c) ? 2 : 1) + "'";
+                    return shown + " cannot be in a path: ASCII letters, digits and punctuation without spaces; percent-encode anything else (%20 for a space)";
+                }
+            }
+
+            return null;
         }
 
         private static string? ParseDuration(string value, out Amount duration)

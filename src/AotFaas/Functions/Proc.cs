@@ -31,6 +31,11 @@ public sealed class Proc
     /// <param name="authSecretVariable">The <c>auth</c> option's server variable holding the secret.</param>
     /// <param name="authHeader">The <c>auth</c> option's signature header (<c>hmac-sha256</c>).</param>
     /// <param name="logStderr">The <c>log-stderr</c> option, or null for the server's default.</param>
+    /// <param name="mode">The <c>mode</c> option: a program per request, or warm HTTP workers.</param>
+    /// <param name="replicas">The <c>replicas</c> option (<c>mode: http</c>), or null for the server's default.</param>
+    /// <param name="readyPath">The <c>ready</c> option (<c>mode: http</c>), or null when a TCP connect suffices.</param>
+    /// <param name="idleStopMilliseconds">The <c>idle-stop</c> option (<c>mode: http</c>), or null to keep the workers running.</param>
+    /// <param name="startTimeoutMilliseconds">The <c>start-timeout</c> option (<c>mode: http</c>), or null for the server's default.</param>
     public Proc(
         string funcName,
         string executable,
@@ -52,7 +57,12 @@ public sealed class Proc
         AuthScheme auth = AuthScheme.None,
         string? authSecretVariable = null,
         string? authHeader = null,
-        bool? logStderr = null)
+        bool? logStderr = null,
+        FunctionMode mode = FunctionMode.Exec,
+        int? replicas = null,
+        string? readyPath = null,
+        long? idleStopMilliseconds = null,
+        long? startTimeoutMilliseconds = null)
     {
         FuncName = funcName;
         Executable = executable;
@@ -75,6 +85,11 @@ public sealed class Proc
         AuthSecretVariable = authSecretVariable;
         AuthHeader = authHeader;
         LogStderr = logStderr;
+        Mode = mode;
+        Replicas = replicas;
+        ReadyPath = readyPath;
+        IdleStop = idleStopMilliseconds is long idle ? TimeSpan.FromMilliseconds(idle) : null;
+        StartTimeout = startTimeoutMilliseconds is long start ? TimeSpan.FromMilliseconds(start) : null;
     }
 
     /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
@@ -139,6 +154,21 @@ public sealed class Proc
 
     /// <summary>The <c>log-stderr</c> option: whether the program's stderr goes to the server's log, or null for the server's default.</summary>
     public bool? LogStderr { get; }
+
+    /// <summary>The <c>mode</c> option: whether a program runs per request (the default) or warm HTTP workers answer.</summary>
+    public FunctionMode Mode { get; }
+
+    /// <summary>The <c>replicas</c> option: the workers a <c>mode: http</c> function starts, or null for the server's default (1).</summary>
+    public int? Replicas { get; }
+
+    /// <summary>The <c>ready</c> option: the path the server GETs until a worker answers 2xx, or null when a TCP connect suffices.</summary>
+    public string? ReadyPath { get; }
+
+    /// <summary>The <c>idle-stop</c> option: how long the workers live without a call, or null to keep them running.</summary>
+    public TimeSpan? IdleStop { get; }
+
+    /// <summary>The <c>start-timeout</c> option: how long a worker may take to become ready, or null for the server's default.</summary>
+    public TimeSpan? StartTimeout { get; }
 
     /// <inheritdoc/>
     public override string ToString() => FuncName + ": " + CommandLine;

@@ -14,7 +14,9 @@ public static class InvokerFactory
 {
     /// <summary>The invoker for <paramref name="policy"/>'s function.</summary>
     public static IFunctionInvoker Create(FunctionPolicy policy)
-        => FunctionTable.RunsPrograms
-            ? new ExecInvoker(policy)
-            : throw new InvalidOperationException($"'{policy.Proc.FuncName}' has no way to run in this binary");
+        => policy.Proc.Mode == FunctionMode.Http
+            ? throw new InvalidOperationException($"'{policy.Proc.FuncName}' is a mode: http function, which this server cannot run yet") // placeholder until the HTTP worker proxy lands
+            : FunctionTable.RunsPrograms
+                ? new ExecInvoker(policy)
+                : throw new InvalidOperationException($"'{policy.Proc.FuncName}' has no way to run in this binary");
 }

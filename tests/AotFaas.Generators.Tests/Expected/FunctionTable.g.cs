@@ -48,11 +48,22 @@ namespace AotFaas.Functions
         public static readonly Proc V12Beta = new Proc("v1.2_beta", "printf", ["café \\u00e9\\n"],
             commandLine: "printf 'café \\u00e9\\n'");
 
+        /// <summary><c>web: ./web --port 9000</c> (functions.faas line 22)</summary>
+        public static readonly Proc Web = new Proc("web", "./web", ["--port", "9000"],
+            mode: FunctionMode.Http,
+            replicas: 2,
+            readyPath: "/healthz?deep=1",
+            idleStopMilliseconds: 10 * 60 * 1000,
+            startTimeoutMilliseconds: 45 * 1000);
+
         /// <summary>Whether a function runs a program per request: the server references only the ways of running the manifest uses.</summary>
         public const bool RunsPrograms = true;
 
+        /// <summary>Whether a function passes requests to warm HTTP workers (<c>mode: http</c>): the server references only the ways of running the manifest uses.</summary>
+        public const bool ProxiesHttp = true;
+
         /// <summary>Every function, in manifest order.</summary>
-        public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta];
+        public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta, Web];
 
         /// <summary>The function named <paramref name="funcName"/> (names are case-sensitive), or null.</summary>
         public static Proc? GetProcByFuncName(string funcName) => funcName switch
@@ -65,6 +76,7 @@ namespace AotFaas.Functions
             "2fa" => Function2fa,
             "all" => All_2,
             "v1.2_beta" => V12Beta,
+            "web" => Web,
             _ => null,
         };
     }
