@@ -76,6 +76,11 @@ public static class FunctionListing
                 _ => null,
             }),
             (OptionKeys.LogStderr, proc.LogStderr is bool log ? (log ? "true" : "false") : null),
+            (OptionKeys.Mode, proc.Mode == FunctionMode.Http ? OptionValues.Http : null),
+            (OptionKeys.Replicas, proc.Replicas?.ToString(CultureInfo.InvariantCulture)),
+            (OptionKeys.Ready, proc.ReadyPath),
+            (OptionKeys.IdleStop, proc.IdleStop is TimeSpan idle ? Quantity.FormatDuration((long)idle.TotalMilliseconds) : null),
+            (OptionKeys.StartTimeout, proc.StartTimeout is TimeSpan start ? Quantity.FormatDuration((long)start.TotalMilliseconds) : null),
         ];
         foreach ((string key, string? value) in rest)
         {

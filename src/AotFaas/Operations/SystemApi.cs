@@ -81,15 +81,22 @@ public static class SystemApi
         CreatedAt = lifecycle.StartedAt,
     };
 
-    /// <summary>The function's options in manifest syntax, under <c>com.aotfaas.</c>; methods, request-env and response always.</summary>
+    /// <summary>
+    /// The function's options in manifest syntax, under <c>com.aotfaas.</c>; methods always, and request-env and
+    /// response always for a function that runs a program (they do not apply to <c>mode: http</c>).
+    /// </summary>
     private static Dictionary<string, string> Annotations(Proc proc)
     {
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [AnnotationPrefix + OptionKeys.Methods] = string.Join(" ", proc.Methods),
-            [AnnotationPrefix + OptionKeys.RequestEnv] = OptionValues.Cgi,
-            [AnnotationPrefix + OptionKeys.Response] = OptionValues.Raw,
         };
+        if (proc.Mode != FunctionMode.Http)
+        {
+            annotations[AnnotationPrefix + OptionKeys.RequestEnv] = OptionValues.Cgi;
+            annotations[AnnotationPrefix + OptionKeys.Response] = OptionValues.Raw;
+        }
+
         foreach ((string key, string value) in FunctionListing.Options(proc))
         {
             // env and pass-env may hold anything; the listing is not the place to publish a function's environment.

@@ -1,5 +1,7 @@
+using System.Text.Json;
 using AotFaas.Functions;
 using AotFaas.Hosting;
+using AotFaas.Operations;
 
 namespace AotFaas.Tests.Functions;
 
@@ -38,6 +40,46 @@ public class FunctionListingTests
         Proc[] functions = [new("quiet", "cat", [], logStderr: false), new("loud", "cat", [], logStderr: true), new("default", "cat", [])];
 
         Assert.Equal("quiet: cat\n  log-stderr: false\nloud: cat\n  log-stderr: true\ndefault: cat\n", FunctionListing.Format(functions));
+    }
+
+    [Fact]
+    public void The_listing_shows_the_http_options_and_mode_only_when_it_is_http()
+    {
+        Proc[] functions =
+        [
+            new("web", "./web", ["--port", "9000"], mode: FunctionMode.Http, replicas: 2, readyPath: "/healthz?deep=1",
+                idleStopMilliseconds: 10 * 60 * 1000, startTimeoutMilliseconds: 1500),
+            new("api", "./api", [], timeoutMilliseconds: 5000, mode: FunctionMode.Http),
+            new("cat", "cat", [], mode: FunctionMode.Exec),
+        ];
+
+        Assert.Equal(
+            "web: ./web --port 9000\n  mode: http\n  replicas: 2\n  ready: /healthz?deep=1\n  idle-stop: 10m\n  start-timeout: 1500ms\n"
+            + "api: ./api\n  timeout: 5s\n  mode: http\n"
+            + "cat: cat\n",
+            FunctionListing.Format(functions));
+    }
+
+    [Fact]
+    public void The_system_api_annotates_an_http_function_with_its_options_and_not_the_exec_defaults()
+    {
+        Proc web = new("web", "./web", [], mode: FunctionMode.Http, replicas: 2, readyPath: "/ready", idleStopMilliseconds: 90_000, startTimeoutMilliseconds: 30_000);
+        var catalog = new FunctionCatalog(_ => null, new RunLimits(), _ => null, _ => throw new InvalidOperationException("no invoker is made"));
+
+        using JsonDocument json = JsonDocument.Parse(SystemApi.Describe(web, catalog, new ServerLifecycle()));
+        Dictionary<string, string?> annotations = json.RootElement.GetProperty("annotations").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());
+
+        Assert.Equal(
+            new Dictionary<string, string?>
+            {
+                ["com.aotfaas.methods"] = "POST",
+                ["com.aotfaas.mode"] = "http",
+                ["com.aotfaas.replicas"] = "2",
+                ["com.aotfaas.ready"] = "/ready",
+                ["com.aotfaas.idle-stop"] = "90s",
+                ["com.aotfaas.start-timeout"] = "30s",
+            },
+            annotations);
     }
 
     [Fact]
