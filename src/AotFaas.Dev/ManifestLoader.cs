@@ -116,7 +116,8 @@ public sealed class ManifestLoader
         var functions = (ImmutableArray<Proc>)table.GetProperty("All")!.GetValue(null)!;
         Func<string, Proc?> lookup = table.GetMethod("GetProcByFuncName")!.CreateDelegate<Func<string, Proc?>>();
         bool runsPrograms = (bool)table.GetField("RunsPrograms")!.GetRawConstantValue()!;
-        return new LoadedManifest(Format(diagnostics), content, new LoadedTable(functions, lookup, runsPrograms, context));
+        bool proxiesHttp = (bool)table.GetField("ProxiesHttp")!.GetRawConstantValue()!;
+        return new LoadedManifest(Format(diagnostics), content, new LoadedTable(functions, lookup, runsPrograms, proxiesHttp, context));
     }
 
     private static bool IsError(Diagnostic diagnostic) => diagnostic.Severity == DiagnosticSeverity.Error;
@@ -178,6 +179,7 @@ public sealed record LoadedManifest(ImmutableArray<string> Diagnostics, byte[]? 
 /// <summary>The generated <c>FunctionTable</c> of a manifest, loaded.</summary>
 /// <param name="All">Its <c>All</c>: every function, in manifest order.</param>
 /// <param name="Lookup">Its <c>GetProcByFuncName</c>.</param>
-/// <param name="RunsPrograms">Its <c>RunsPrograms</c>.</param>
+/// <param name="RunsPrograms">Its <c>RunsPrograms</c>: some function is <c>mode: exec</c>.</param>
+/// <param name="ProxiesHttp">Its <c>ProxiesHttp</c>: some function is <c>mode: http</c>.</param>
 /// <param name="Context">Where it is loaded; unload it once it is no longer served.</param>
-public sealed record LoadedTable(ImmutableArray<Proc> All, Func<string, Proc?> Lookup, bool RunsPrograms, AssemblyLoadContext Context);
+public sealed record LoadedTable(ImmutableArray<Proc> All, Func<string, Proc?> Lookup, bool RunsPrograms, bool ProxiesHttp, AssemblyLoadContext Context);
