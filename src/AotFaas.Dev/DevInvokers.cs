@@ -1,6 +1,7 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Invokers;
+using AotFaas.Workers;
 
 namespace AotFaas.Dev;
 
@@ -11,5 +12,6 @@ namespace AotFaas.Dev;
 /// </summary>
 internal static class DevInvokers
 {
-    public static IFunctionInvoker Create(FunctionPolicy policy) => new ExecInvoker(policy);
+    public static IFunctionInvoker Create(FunctionPolicy policy)
+        => policy.Proc.Mode == FunctionMode.Http ? new HttpProxyInvoker(policy, policy.WorkerLog) : new ExecInvoker(policy);
 }

@@ -14,7 +14,7 @@ namespace AotFaas.Execution;
 /// program can never make the server hold more than the limit. Dispose returns the segments and
 /// closes the file.
 /// </summary>
-public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue, string? tempFolder = null) : IResponseBody, IDisposable
+public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = long.MaxValue, string? tempFolder = null) : IResponseBody, IOutputSink, IDisposable
 {
     private const int FirstSegmentSize = 4 * 1024;
     private const int MaxSegmentSize = 64 * 1024;
@@ -54,6 +54,9 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     /// <summary>True once more than <see cref="Limit"/> bytes arrived (bytes lost to a failed spill are not counted here).</summary>
     public bool Overflowed => Dropped > 0;
 
+    /// <inheritdoc/>
+    bool IOutputSink.Overflowed => Overflowed || SpillError is not null;
+
     /// <summary>True once bytes went to the temporary file.</summary>
     public bool Spilled => _file is not null;
 
@@ -64,7 +67,7 @@ public sealed class OutputBuffer(long limit = long.MaxValue, long memoryLimit = 
     /// One read(2) from <paramref name="fd"/> into the buffer: the bytes read, 0 at end of file, or -1 with
     /// the error in <see cref="Marshal.GetLastPInvokeError"/> (EAGAIN when a non-blocking pipe is empty).
     /// </summary>
-    internal unsafe nint ReadFrom(int fd)
+    public unsafe nint ReadFrom(int fd)
     {
         if (SpillError is not null)
         {

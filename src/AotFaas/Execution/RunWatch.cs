@@ -10,7 +10,7 @@ namespace AotFaas.Execution;
 /// A descriptor field is set to -1 the moment it is closed: its number may come straight back
 /// from the kernel for another descriptor (even this run's pidfd), and must not be mistaken for it.
 /// </summary>
-internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int stderr, OutputBuffer stdoutBuffer, OutputBuffer stderrBuffer, Action? onStdoutOverflow, TimeSpan outputGrace) : IoWatch
+internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int stderr, IOutputSink stdoutBuffer, IOutputSink stderrBuffer, Action? onStdoutOverflow, TimeSpan outputGrace) : IoWatch
 {
     /// <summary>Reads a descriptor at most this many times an event, so one busy pipe cannot starve the others.</summary>
     private const int MaxReadsPerEvent = 16;
@@ -95,7 +95,7 @@ internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int 
         if (fd == _stdout)
         {
             bool ended = Drain(fd, stdoutBuffer);
-            if ((stdoutBuffer.Overflowed || stdoutBuffer.SpillError is not null) && onStdoutOverflow is not null)
+            if (stdoutBuffer.Overflowed && onStdoutOverflow is not null)
             {
                 Action notify = onStdoutOverflow;
                 onStdoutOverflow = null;
@@ -187,7 +187,7 @@ internal sealed unsafe class RunWatch(int pid, long startTicks, int stdout, int 
     }
 
     /// <summary>Reads what is there; true at end of file (or an error that ends the pipe all the same).</summary>
-    private bool Drain(int fd, OutputBuffer buffer)
+    private bool Drain(int fd, IOutputSink buffer)
     {
         for (int i = 0; i < MaxReadsPerEvent; i++)
         {

@@ -10,7 +10,8 @@ namespace AotFaas.Functions;
 /// <param name="invokers">Makes a function's invoker (the generated <c>FunctionTable.CreateInvoker</c>).</param>
 /// <param name="totalSlots">The server-wide slots (<c>--max-total-inflight</c>), when another catalog shares them; new ones when null.</param>
 /// <param name="stderrLog">Where the functions' stderr is logged (each function's <c>log-stderr</c> permitting); nowhere when null.</param>
-public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits limits, Func<string, string?> serverEnvironment, Func<FunctionPolicy, IFunctionInvoker> invokers, SemaphoreSlim? totalSlots = null, ILogger? stderrLog = null)
+/// <param name="workerLog">Where the workers of <c>mode: http</c> functions log; nowhere when null.</param>
+public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits limits, Func<string, string?> serverEnvironment, Func<FunctionPolicy, IFunctionInvoker> invokers, SemaphoreSlim? totalSlots = null, ILogger? stderrLog = null, ILogger? workerLog = null)
 {
     private readonly ConcurrentDictionary<Proc, FunctionPolicy> _policies = new();
     private readonly SemaphoreSlim _totalSlots = totalSlots ?? new(limits.MaxTotalInflight, limits.MaxTotalInflight);
@@ -27,5 +28,5 @@ public sealed class FunctionCatalog(Func<string, Proc?> functions, RunLimits lim
     /// <summary>The policies made so far: the functions that have been asked for.</summary>
     public ICollection<FunctionPolicy> Policies => _policies.Values;
 
-    private FunctionPolicy Create(Proc proc) => new(proc, Limits, serverEnvironment, _totalSlots, invokers, stderrLog);
+    private FunctionPolicy Create(Proc proc) => new(proc, Limits, serverEnvironment, _totalSlots, invokers, stderrLog, workerLog);
 }

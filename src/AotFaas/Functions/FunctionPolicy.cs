@@ -13,7 +13,7 @@ public sealed class FunctionPolicy
 
     private long _invocations;
 
-    public FunctionPolicy(Proc proc, RunLimits limits, Func<string, string?> serverEnvironment, SemaphoreSlim totalSlots, Func<FunctionPolicy, IFunctionInvoker> invokers, ILogger? stderrLog = null)
+    public FunctionPolicy(Proc proc, RunLimits limits, Func<string, string?> serverEnvironment, SemaphoreSlim totalSlots, Func<FunctionPolicy, IFunctionInvoker> invokers, ILogger? stderrLog = null, ILogger? workerLog = null)
     {
         Proc = proc;
         Timeout = proc.Timeout ?? limits.Timeout;
@@ -26,6 +26,7 @@ public sealed class FunctionPolicy
         Gate = new RunGate(inflight, proc.MaxQueue ?? limits.MaxQueue ?? 4 * inflight, totalSlots);
         Allow = string.Join(", ", proc.Methods);
         StderrLog = proc.LogStderr ?? limits.LogStderr ? stderrLog : null;
+        WorkerLog = workerLog ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         Invoker = invokers(this);
     }
 
@@ -49,6 +50,9 @@ public sealed class FunctionPolicy
 
     /// <summary>Where the program's stderr is logged after each run (<c>log-stderr</c>, <c>--no-log-stderr</c>); null when it is not.</summary>
     public ILogger? StderrLog { get; }
+
+    /// <summary>Where a <c>mode: http</c> function's workers log their lifecycle and their output.</summary>
+    public ILogger WorkerLog { get; }
 
     /// <summary>At most <c>max-inflight</c> runs, <c>max-queue</c> waiting.</summary>
     public RunGate Gate { get; }

@@ -27,6 +27,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly bool _passedSockets;
     private readonly ILogger<FunctionEndpoint> _endpointLog;
     private readonly ILogger _stderrLog;
+    private readonly ILogger _workerLog;
     private readonly ServerOptions _options;
     private readonly Func<string, string?> _serverEnvironment;
     private readonly Func<FunctionPolicy, IFunctionInvoker> _invokers;
@@ -105,6 +106,7 @@ public sealed class FaasServer : IAsyncDisposable
         _invokers = invokers;
         _endpointLog = loggerFactory.CreateLogger<FunctionEndpoint>();
         _stderrLog = loggerFactory.CreateLogger(StderrLog.Category);
+        _workerLog = loggerFactory.CreateLogger(WorkerLogCategory);
         _totalSlots = new SemaphoreSlim(options.Limits.MaxTotalInflight, options.Limits.MaxTotalInflight);
         if (options.Metrics)
         {
@@ -134,15 +136,34 @@ public sealed class FaasServer : IAsyncDisposable
     public void ServeFunctions(IReadOnlyList<Proc> functions, Func<string, Proc?> lookup)
     {
         FunctionSet next = Build(functions, lookup);
-        Volatile.Write(ref _functions, next);
+        FunctionSet previous = Interlocked.Exchange(ref _functions, next);
         _application.Serve(next.Endpoint, next.Operations);
+        _ = RetireAsync(previous);
     }
+
+    /// <summary>The log category of the workers of <c>mode: http</c> functions.</summary>
+    public const string WorkerLogCategory = "AotFaas.Worker";
+
+    /// <summary>Stops what a replaced set of functions keeps running (workers) once its requests in flight are over.</summary>
+    private async Task RetireAsync(FunctionSet previous)
+    {
+        for (long deadline = Environment.TickCount64 + (long)_options.Limits.DrainTimeout.TotalMilliseconds;
+             previous.Catalog.Policies.Any(static policy => policy.Gate.Running > 0) && Environment.TickCount64 < deadline;)
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        await StopInvokersAsync(previous, _options.Limits.KillGrace).ConfigureAwait(false);
+    }
+
+    private static Task StopInvokersAsync(FunctionSet set, TimeSpan killGrace)
+        => Task.WhenAll(set.Catalog.Policies.Select(policy => policy.Invoker.StopAsync(killGrace)));
 
     private ICollection<FunctionPolicy> ServedPolicies() => _functions.Catalog.Policies;
 
     private FunctionSet Build(IReadOnlyList<Proc> functions, Func<string, Proc?> lookup)
     {
-        var catalog = new FunctionCatalog(lookup, _options.Limits, _serverEnvironment, _invokers, _totalSlots, _stderrLog);
+        var catalog = new FunctionCatalog(lookup, _options.Limits, _serverEnvironment, _invokers, _totalSlots, _stderrLog, _workerLog);
         UnverifiedBodies unverified = UnverifiedBodies.For(functions, _options.Limits);
         var routes = new FunctionRoutes(catalog, unverified);
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, catalog, _options.SystemApi, _systemApiToken, _options.Portal);
@@ -172,8 +193,8 @@ public sealed class FaasServer : IAsyncDisposable
             {
                 try
                 {
-                    // The function's policy, its invoker (its program's path) and its auth check.
-                    _ = routes.Find(name);
+                    // The function's policy, its invoker (its program's path, or its workers, started now) and its auth check.
+                    routes.Find(name)?.Policy.Invoker.Start();
                 }
                 catch (InvalidOperationException)
                 {
@@ -230,6 +251,9 @@ public sealed class FaasServer : IAsyncDisposable
             // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL).
             await StopAsync(drain.Token).ConfigureAwait(false);
         }
+
+        // No request is left: the workers of mode: http functions get SIGTERM, and SIGKILL after --kill-grace.
+        await StopInvokersAsync(_functions, limits.KillGrace).ConfigureAwait(false);
 
         for (long deadline = Environment.TickCount64 + (long)limits.KillGrace.TotalMilliseconds + 1000;
              (LiveRuns.Count > 0 || OrphanReaper.Pending > 0) && Environment.TickCount64 < deadline;)

@@ -1,6 +1,7 @@
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Invokers;
+using AotFaas.Workers;
 
 namespace AotFaas.Hosting;
 
@@ -14,9 +15,14 @@ public static class InvokerFactory
 {
     /// <summary>The invoker for <paramref name="policy"/>'s function.</summary>
     public static IFunctionInvoker Create(FunctionPolicy policy)
-        => policy.Proc.Mode == FunctionMode.Http
-            ? throw new InvalidOperationException($"'{policy.Proc.FuncName}' is a mode: http function, which this server cannot run yet") // placeholder until the HTTP worker proxy lands
-            : FunctionTable.RunsPrograms
-                ? new ExecInvoker(policy)
-                : throw new InvalidOperationException($"'{policy.Proc.FuncName}' has no way to run in this binary");
+    {
+        if (FunctionTable.ProxiesHttp && policy.Proc.Mode == FunctionMode.Http)
+        {
+            return new HttpProxyInvoker(policy, policy.WorkerLog);
+        }
+
+        return FunctionTable.RunsPrograms
+            ? new ExecInvoker(policy)
+            : throw new InvalidOperationException($"'{policy.Proc.FuncName}' has no way to run in this binary");
+    }
 }

@@ -107,7 +107,7 @@ public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndp
                 signedInput = signedBody is null ? null : input;
                 var request = new InvokeRequest(context, pathInfo, input, length, invocation.RequestId, Remaining(policy, invocation), invocation.Started);
                 await using InvokeResult result = await policy.Invoker.InvokeAsync(request);
-                if (result.Ended.IsCompleted)
+                if (result.Ended.IsCompleted && !result.StreamsBody)
                 {
                     // The run is over: writing the response holds no slot.
                     slot!.Release();

@@ -70,8 +70,12 @@ public static class ResponseWriter
             return;
         }
 
-        long length = body.Length - result.BodyOffset;
-        response.ContentLength = length;
+        long length = body.Length < 0 ? -1 : body.Length - result.BodyOffset;
+        if (length >= 0)
+        {
+            response.ContentLength = length;
+        }
+
         Stamp(context, started);
         if (HttpMethods.IsHead(context.Request.Method))
         {
@@ -79,7 +83,12 @@ public static class ResponseWriter
         }
 
         using var writing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        writing.CancelAfter(TimeSpan.FromSeconds(Math.Max(policy.Timeout.TotalSeconds, (double)length / MinWriteRate)));
+        if (!result.StreamsBody)
+        {
+            // A streamed body bounds itself: no more than the timeout may pass without a byte.
+            writing.CancelAfter(TimeSpan.FromSeconds(Math.Max(policy.Timeout.TotalSeconds, (double)length / MinWriteRate)));
+        }
+
         try
         {
             await body.CopyToAsync(response.Body, writing.Token, result.BodyOffset);

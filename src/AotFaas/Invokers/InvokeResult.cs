@@ -59,6 +59,12 @@ public class InvokeResult : IAsyncDisposable
     /// <summary>The program could not be started.</summary>
     public bool SpawnFailed { get; set; }
 
+    /// <summary>
+    /// The body is read from the function while it is written (a worker's response): the function's slot is held
+    /// until the response is written, since the worker is busy until then.
+    /// </summary>
+    public bool StreamsBody { get; init; }
+
     /// <summary>Completes when the work behind the result is over (at once, for most).</summary>
     public virtual Task Ended => Task.CompletedTask;
 

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using AotFaas.Functions;
+using AotFaas.Invokers;
+using AotFaas.Shared;
+
+namespace AotFaas.Workers;
+
+/// <summary>
+/// The <c>mode: http</c> way to run a function: long-lived workers (<see cref="WorkerPool"/>) that each serve HTTP on
+/// a loopback port, and every call proxied to the least busy one (<see cref="ForwardedRequest"/>), its response
+/// streamed back (<see cref="WorkerResponse"/>). The function's timeout bounds the wait for a worker and for the
+/// response's head, and then each pause in its body; past it the call to the worker is cancelled and the client
+/// gets 504. A worker that cannot be reached, resets the call or answers with a malformed response gives 502.
+/// </summary>
+public sealed class HttpProxyInvoker : IFunctionInvoker
+{
+    private readonly FunctionPolicy _policy;
+    private readonly WorkerPool _pool;
+
+    /// <param name="policy">The function.</param>
+    /// <param name="log">Where the workers' lifecycle and output go.</param>
+    public HttpProxyInvoker(FunctionPolicy policy, ILogger log)
+    {
+        _policy = policy;
+        _pool = new WorkerPool(policy, log);
+    }
+
+    public IWorkerStatus Workers => _pool;
+
+    public void Start() => _pool.Start();
+
+    public Task StopAsync(TimeSpan killGrace) => _pool.StopAsync(killGrace);
+
+    public async Task<InvokeResult> InvokeAsync(InvokeRequest request)
+    {
+        long began = Stopwatch.GetTimestamp();
+        Worker? worker;
+        InvokeResult? refusal;
+        try
+        {
+            (worker, refusal) = await _pool.AcquireAsync(request.Timeout, request.Aborted).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (request.Aborted.IsCancellationRequested)
+        {
+            return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
+        }
+
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.Aborted);
+        TimeSpan left = request.Timeout - Stopwatch.GetElapsedTime(began);
+        deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
+        HttpRequestMessage message = ForwardedRequest.For(request, _policy.Proc, worker!.Port, _policy.MaxBody);
+        try
+        {
+            HttpResponseMessage response = await UpstreamClient.Instance.SendAsync(message, deadline.Token).ConfigureAwait(false);
+            return new WorkerResponse(request.Context, response, message, deadline, _policy.Timeout, () => _pool.Release(worker, timedOut: false, failed: false), failed => _pool.Release(worker, failed.TimedOut, failed: true))
+            {
+                Outcome = $"HTTP {(int)response.StatusCode} from worker {worker.Number}",
+            };
+        }
+        catch (Exception e)
+        {
+            InvokeResult failed = Failure(request, e, deadline, worker);
+            failed.BytesIn = (message.Content as ForwardedRequest.StreamedBody)?.BytesRead ?? 0;
+            message.Dispose();
+            deadline.Dispose();
+            _pool.Release(worker, failed.TimedOut, failed: failed.Status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout);
+            return failed;
+        }
+    }
+
+    /// <summary>What a call that got no response head comes to.</summary>
+    private InvokeResult Failure(InvokeRequest request, Exception e, CancellationTokenSource deadline, Worker worker)
+    {
+        string function = _policy.Proc.FuncName;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(request.Started);
+        if (request.Aborted.IsCancellationRequested)
+        {
+            return InvokeResult.ClientGone(elapsed);
+        }
+
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            // The client's body failed (over max-body, malformed): not the worker's doing.
+            if (inner is InputTooLargeException or BadHttpRequestException && InvokeResult.ForInputFailure(request.Context, inner, function, _policy.MaxBody, elapsed) is InvokeResult input)
+            {
+                return input;
+            }
+        }
+
+        if (deadline.IsCancellationRequested)
+        {
+            InvokeResult late = InvokeResult.Refusal(StatusCodes.Status504GatewayTimeout, $"'{function}' did not answer within its timeout of {Quantity.FormatDuration((long)_policy.Timeout.TotalMilliseconds)} (worker {worker.Number}); the call to it was cancelled");
+            late.TimedOut = true;
+            return late;
+        }
+
+        return InvokeResult.Refusal(StatusCodes.Status502BadGateway, $"'{function}' failed: worker {worker.Number} {Describe(e)}");
+    }
+
+    /// <summary>What went wrong between the server and a worker, in a few words.</summary>
+    internal static string Describe(Exception e)
+    {
+        Exception innermost = e;
+        while (innermost.InnerException is not null)
+        {
+            innermost = innermost.InnerException;
+        }
+
+        return innermost switch
+        {
+            System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused } => "refused the connection (it may have just exited)",
+            System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } => "reset the connection",
+            HttpRequestException or IOException when innermost.Message.Contains("prematurely", StringComparison.Ordinal) => "closed the connection before it answered",
+            _ => $"could not be called: {innermost.Message.ReplaceLineEndings(" ")}",
+        };
+    }
+}
