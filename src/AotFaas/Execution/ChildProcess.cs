@@ -51,6 +51,8 @@ public sealed class ChildProcess : IDisposable
     /// until they close. <paramref name="onStdoutOverflow"/> is called once, on the I/O thread, when stdout
     /// passes its buffer's limit or cannot be kept. When the program exits, whatever it left running in its process group
     /// is killed, and its stdout and stderr get <paramref name="outputGrace"/> to reach their end before they are closed.
+    /// A <paramref name="longLived"/> program (a worker) does not count as a run that a process which left its group may
+    /// come from: such a process is ended once the runs started before it are over, as for any run.
     /// </summary>
     /// <exception cref="SpawnException">The program could not be started.</exception>
     public static unsafe ChildProcess Start(
@@ -62,7 +64,8 @@ public sealed class ChildProcess : IDisposable
         string? workDir = null,
         Action? onStdoutOverflow = null,
         string? resolvedPath = null,
-        TimeSpan? outputGrace = null)
+        TimeSpan? outputGrace = null,
+        bool longLived = false)
     {
         int* fds = stackalloc int[6] { -1, -1, -1, -1, -1, -1 };
         try
@@ -87,7 +90,8 @@ public sealed class ChildProcess : IDisposable
             CloseAndClear(fds, 3);
             CloseAndClear(fds, 5);
 
-            var watch = new RunWatch(pid, started, fds[2], fds[4], stdout, stderr, onStdoutOverflow, outputGrace ?? DefaultOutputGrace);
+            // A long-lived worker is no run an orphan may belong to: an escapee of a run is not spared for as long as a worker lives.
+            var watch = new RunWatch(pid, longLived ? long.MaxValue : started, fds[2], fds[4], stdout, stderr, onStdoutOverflow, outputGrace ?? DefaultOutputGrace);
             LiveRuns.Add(pid, watch);
             var child = new ChildProcess(pid, fds[1], watch);
             fds[1] = fds[2] = fds[4] = -1;

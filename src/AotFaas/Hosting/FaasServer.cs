@@ -111,7 +111,7 @@ public sealed class FaasServer : IAsyncDisposable
         if (options.Metrics)
         {
             // The policies of the functions served now: the instruments outlive a set of functions.
-            _metrics = new FaasMetrics(ServedPolicies);
+            _metrics = new FaasMetrics(ServedPolicies, functions.Any(static proc => proc.Mode == FunctionMode.Http));
             _exporter = new PrometheusExporter(_metrics.Meter);
         }
 
@@ -295,6 +295,9 @@ public sealed class FaasServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _kestrel.StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+        // Nothing the server started outlives it: workers end with it, drained or not.
+        await StopInvokersAsync(_functions, _options.Limits.KillGrace).ConfigureAwait(false);
         _kestrel.Dispose();
         _exporter?.Dispose();
         _metrics?.Dispose();

@@ -6,7 +6,8 @@ namespace AotFaas.Operations;
 
 /// <summary>
 /// <c>GET /</c> with <c>--portal</c>: one self-contained HTML page (embedded in the binary at build time,
-/// no external assets) to try the compiled functions: their command lines (those with <c>auth</c> marked),
+/// no external assets) to try the compiled functions: their command lines (those with <c>auth</c> marked, and
+/// <c>mode: http</c> ones with their number of workers),
 /// the method, path, content type, request headers and body, a secret to sign the body with for
 /// <c>hmac-sha256</c> functions (in the browser, never sent), and the response's status, headers, duration
 /// and body (text, or a hex view when it is binary).
@@ -33,6 +34,7 @@ public static class Portal
                 Methods = [.. proc.Methods],
                 Auth = FunctionListing.SchemeWord(proc.Auth),
                 AuthHeader = proc.Auth == AuthScheme.HmacSha256 ? proc.AuthHeader : null,
+                Mode = proc.Mode == FunctionMode.Http ? $"{Shared.OptionValues.Http} x{proc.Replicas ?? 1}" : null,
             };
         }
 
@@ -56,4 +58,7 @@ public sealed class PortalFunction
 
     /// <summary>The header an <c>hmac-sha256</c> function reads its signature from.</summary>
     public string? AuthHeader { get; init; }
+
+    /// <summary>How it runs when not per request: <c>http x2</c> for two warm workers; null for a program per request.</summary>
+    public string? Mode { get; init; }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AotFaas.Execution;
 using AotFaas.Functions;
+using AotFaas.Invokers;
 using AotFaas.Shared;
 
 namespace AotFaas.Operations;
@@ -12,7 +13,8 @@ namespace AotFaas.Operations;
 /// The part of OpenFaaS's gateway API its tools call (with <c>--system-api</c>), in the field names and shapes of
 /// the gateway's types: <c>GET /system/functions</c> (<c>faas-cli list</c>) and <c>GET /system/function/{name}</c>
 /// (<c>faas-cli describe</c>) answer FunctionStatus, <c>GET /system/info</c> (<c>faas-cli version</c>) GatewayInfo.
-/// One process serves every function, so each has one replica, available while the server is not draining; its
+/// A function that runs a program per request has one replica (this process), available while the server is not
+/// draining; a <c>mode: http</c> function has its workers, available as many as are ready. Its
 /// <c>image</c> is the program it runs (there is no container image per function), <c>createdAt</c> the server's
 /// start, and there is no namespace and no per-function limit. The function's options are its annotations
 /// (<c>com.aotfaas.timeout</c>, ...), in manifest syntax.
@@ -68,18 +70,25 @@ public static class SystemApi
         return JsonSerializer.SerializeToUtf8Bytes(info, OperationsJsonContext.Default.GatewayInfo);
     }
 
-    private static FunctionStatus Status(Proc proc, FunctionCatalog catalog, ServerLifecycle lifecycle) => new()
+    private static FunctionStatus Status(Proc proc, FunctionCatalog catalog, ServerLifecycle lifecycle)
     {
-        Name = proc.FuncName,
-        Image = proc.Executable,
-        EnvProcess = proc.CommandLine,
-        Labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["faas_function"] = proc.FuncName },
-        Annotations = Annotations(proc),
-        InvocationCount = catalog.Find(proc.FuncName)?.Invocations ?? 0,
-        Replicas = 1,
-        AvailableReplicas = lifecycle.IsDraining ? 0 : 1,
-        CreatedAt = lifecycle.StartedAt,
-    };
+        FunctionPolicy? policy = catalog.Find(proc.FuncName);
+
+        // A mode: http function has its workers: as many replicas as it runs, available as many as are ready.
+        IWorkerStatus? workers = policy?.Invoker.Workers;
+        return new()
+        {
+            Name = proc.FuncName,
+            Image = proc.Executable,
+            EnvProcess = proc.CommandLine,
+            Labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["faas_function"] = proc.FuncName },
+            Annotations = Annotations(proc),
+            InvocationCount = policy?.Invocations ?? 0,
+            Replicas = workers?.Replicas ?? 1,
+            AvailableReplicas = lifecycle.IsDraining ? 0 : workers?.Ready ?? 1,
+            CreatedAt = lifecycle.StartedAt,
+        };
+    }
 
     /// <summary>
     /// The function's options in manifest syntax, under <c>com.aotfaas.</c>; methods always, and request-env and
@@ -90,6 +99,7 @@ public static class SystemApi
         var annotations = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [AnnotationPrefix + OptionKeys.Methods] = string.Join(" ", proc.Methods),
+            [AnnotationPrefix + OptionKeys.Mode] = proc.Mode == FunctionMode.Http ? OptionValues.Http : OptionValues.Exec,
         };
         if (proc.Mode != FunctionMode.Http)
         {

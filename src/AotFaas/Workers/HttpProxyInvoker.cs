@@ -8,9 +8,10 @@ namespace AotFaas.Workers;
 /// <summary>
 /// The <c>mode: http</c> way to run a function: long-lived workers (<see cref="WorkerPool"/>) that each serve HTTP on
 /// a loopback port, and every call proxied to the least busy one (<see cref="ForwardedRequest"/>), its response
-/// streamed back (<see cref="WorkerResponse"/>). The function's timeout bounds the wait for a worker and for the
-/// response's head, and then each pause in its body; past it the call to the worker is cancelled and the client
-/// gets 504. A worker that cannot be reached, resets the call or answers with a malformed response gives 502.
+/// streamed back (<see cref="WorkerResponse"/>). A call that finds no worker ready (they are starting) waits for one
+/// up to the function's start timeout: a cold start is not the call's fault. From then on the function's timeout
+/// bounds the wait for the response's head, and then each pause in its body; past it the call to the worker is
+/// cancelled and the client gets 504. A worker that cannot be reached, resets the call or answers with a malformed response gives 502.
 /// </summary>
 public sealed class HttpProxyInvoker : IFunctionInvoker
 {
@@ -33,12 +34,11 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
 
     public async Task<InvokeResult> InvokeAsync(InvokeRequest request)
     {
-        long began = Stopwatch.GetTimestamp();
         Worker? worker;
         InvokeResult? refusal;
         try
         {
-            (worker, refusal) = await _pool.AcquireAsync(request.Timeout, request.Aborted).ConfigureAwait(false);
+            (worker, refusal) = await _pool.AcquireAsync(request.Aborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (request.Aborted.IsCancellationRequested)
         {
@@ -51,8 +51,7 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
         }
 
         var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.Aborted);
-        TimeSpan left = request.Timeout - Stopwatch.GetElapsedTime(began);
-        deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
+        deadline.CancelAfter(request.Timeout);
         HttpRequestMessage message = ForwardedRequest.For(request, _policy.Proc, worker!.Port, _policy.MaxBody);
         try
         {

@@ -192,7 +192,7 @@ internal sealed partial class Worker(WorkerPool pool, int number)
                 process = ChildProcess.Start(
                     pool.Executable.Name, pool.Arguments, environment!, new WorkerOutput(pool.Log, pool.Function, Number, "stdout"),
                     pool.LogsStderr ? new WorkerOutput(pool.Log, pool.Function, Number, "stderr") : new DiscardedOutput(),
-                    pool.WorkDir, resolvedPath: pool.Executable.Resolved, outputGrace: pool.KillGrace);
+                    pool.WorkDir, resolvedPath: pool.Executable.Resolved, outputGrace: pool.KillGrace, longLived: true);
             }
             catch (SpawnException e)
             {

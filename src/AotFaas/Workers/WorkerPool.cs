@@ -118,11 +118,13 @@ internal sealed partial class WorkerPool : IWorkerStatus
     }
 
     /// <summary>
-    /// A ready worker for a call, the one with the fewest in flight, waiting for one up to <paramref name="wait"/>; or
-    /// the refusal: 503 when none can be ready (their starts failed, or the server stops), 504 when the wait ran out.
+    /// A ready worker for a call, the one with the fewest in flight; while none is ready (they are starting, after the
+    /// server's start, a crash or an idle stop), waits for one up to the start timeout. Or the refusal, 503: none can be
+    /// ready (their starts failed, or the server stops), or none was within the start timeout.
     /// </summary>
-    public async Task<(Worker? Worker, InvokeResult? Refusal)> AcquireAsync(TimeSpan wait, CancellationToken aborted)
+    public async Task<(Worker? Worker, InvokeResult? Refusal)> AcquireAsync(CancellationToken aborted)
     {
+        TimeSpan wait = StartTimeout;
         Interlocked.Increment(ref _waiting);
         Volatile.Write(ref _lastCall, System.Environment.TickCount64);
         try
@@ -150,9 +152,7 @@ internal sealed partial class WorkerPool : IWorkerStatus
                 long left = deadline - System.Environment.TickCount64;
                 if (left <= 0)
                 {
-                    InvokeResult late = InvokeResult.Refusal(StatusCodes.Status504GatewayTimeout, $"'{Function}' had no worker ready within its timeout of {Quantity.FormatDuration((long)wait.TotalMilliseconds)}");
-                    late.TimedOut = true;
-                    return (null, late);
+                    return (null, InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"'{Function}' had no worker ready within its start timeout of {Quantity.FormatDuration((long)wait.TotalMilliseconds)}", LogLevel.Error));
                 }
 
                 await Task.WhenAny(changed, Task.Delay(TimeSpan.FromMilliseconds(left), aborted)).ConfigureAwait(false);
