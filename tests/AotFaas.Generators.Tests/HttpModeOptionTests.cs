@@ -157,6 +157,19 @@ public class HttpModeOptionTests
     }
 
     [Theory]
+    [InlineData("env: PORT=8080")]
+    [InlineData("pass-env: HOME, PORT")]
+    public void Setting_PORT_on_an_http_function_is_FAAS017_since_the_server_sets_it(string option)
+    {
+        string key = option.Substring(0, option.IndexOf(':', StringComparison.Ordinal));
+        string expected = $"'{key} PORT' does not apply to a function with 'mode: http': the server sets PORT to each worker's own port";
+
+        Assert.Equal(expected, Message(Only($"f: cat\n  {option}\n  mode: http\n", "(2,3): FAAS017")));
+        Assert.Empty(GeneratorHarness.Run($"f: cat\n  {option}\n").Run.Diagnostics);
+        Assert.Empty(GeneratorHarness.Run("f: cat\n  env: PORTS=1\n  pass-env: PORTAL\n  mode: http\n").Run.Diagnostics);
+    }
+
+    [Theory]
     [InlineData("replicas: 2")]
     [InlineData("ready: /healthz")]
     [InlineData("idle-stop: 5m")]

@@ -212,7 +212,7 @@ namespace AotFaas.Generators.Parsing
                 return;
             }
 
-            state.AppliedOptions.Add((key, keyAt));
+            state.AppliedOptions.Add((key, keyAt, value));
             state.Pending = state.Pending with { Options = options };
         }
 
@@ -356,7 +356,7 @@ namespace AotFaas.Generators.Parsing
             public Dictionary<string, int> OptionLines { get; } = new Dictionary<string, int>(System.StringComparer.Ordinal);
 
             /// <summary>The options of the open function whose value was taken, in manifest order, each at its key.</summary>
-            public List<(string Key, ManifestLocation At)> AppliedOptions { get; } = new List<(string Key, ManifestLocation At)>();
+            public List<(string Key, ManifestLocation At, string Value)> AppliedOptions { get; } = new List<(string Key, ManifestLocation At, string Value)>();
 
             public FunctionState Current { get; set; } = FunctionState.None;
 
@@ -390,11 +390,15 @@ namespace AotFaas.Generators.Parsing
                 }
 
                 bool http = options.Mode == OptionValues.Http;
-                foreach ((string key, ManifestLocation at) in AppliedOptions)
+                foreach ((string key, ManifestLocation at, string value) in AppliedOptions)
                 {
                     if (http && OptionTable.NotForHttp(key) is string why)
                     {
                         Report(DiagnosticDescriptors.NotForHttpMode, at, key, why);
+                    }
+                    else if (http && OptionTable.SetsPort(key, value))
+                    {
+                        Report(DiagnosticDescriptors.NotForHttpMode, at, key + " PORT", "the server sets PORT to each worker's own port");
                     }
                     else if (!http && OptionTable.OnlyForHttp(key))
                     {

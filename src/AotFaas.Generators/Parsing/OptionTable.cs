@@ -99,6 +99,22 @@ namespace AotFaas.Generators.Parsing
             _ => null,
         };
 
+        /// <summary>Whether an <c>env</c> or <c>pass-env</c> line sets <c>PORT</c>, which a <c>mode: http</c> worker gets from the server (FAAS017).</summary>
+        public static bool SetsPort(string key, string value)
+        {
+            if (key == OptionKeys.Env)
+            {
+                return value.StartsWith("PORT=", StringComparison.Ordinal);
+            }
+
+            if (key == OptionKeys.PassEnv)
+            {
+                return Array.IndexOf(value.Split(new[] { ' ', '\t', ',' }, StringSplitOptions.RemoveEmptyEntries), "PORT") >= 0;
+            }
+
+            return false;
+        }
+
         /// <summary>Whether <paramref name="key"/> applies only to a function with <c>mode: http</c> (FAAS018).</summary>
         public static bool OnlyForHttp(string key)
             => key == OptionKeys.Replicas || key == OptionKeys.Ready || key == OptionKeys.IdleStop || key == OptionKeys.StartTimeout;

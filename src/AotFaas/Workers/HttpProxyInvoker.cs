@@ -56,6 +56,14 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
         try
         {
             HttpResponseMessage response = await UpstreamClient.Instance.SendAsync(message, deadline.Token).ConfigureAwait(false);
+            if ((int)response.StatusCode < 200)
+            {
+                // 101 to a request that asked for no upgrade, or another 1xx as the final answer: not a response to pass on.
+                int status = (int)response.StatusCode;
+                response.Dispose();
+                throw new HttpRequestException($"answered with status {status}, which cannot end a response");
+            }
+
             return new WorkerResponse(request.Context, response, message, deadline, _policy.Timeout, () => _pool.Release(worker, timedOut: false, failed: false), failed => _pool.Release(worker, failed.TimedOut, failed: true))
             {
                 Outcome = $"HTTP {(int)response.StatusCode} from worker {worker.Number}",
@@ -115,6 +123,7 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
             System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused } => "refused the connection (it may have just exited)",
             System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } => "reset the connection",
             HttpRequestException or IOException when innermost.Message.Contains("prematurely", StringComparison.Ordinal) => "closed the connection before it answered",
+            HttpRequestException when innermost.Message.StartsWith("answered with status", StringComparison.Ordinal) => innermost.Message,
             _ => $"could not be called: {innermost.Message.ReplaceLineEndings(" ")}",
         };
     }

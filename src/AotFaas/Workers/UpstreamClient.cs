@@ -25,8 +25,10 @@ internal static class UpstreamClient
             ConnectTimeout = TimeSpan.FromSeconds(5),
             MaxResponseHeadersLength = MaxResponseHeadersKiB,
 
-            // A worker that went away leaves idle connections to its port: they are dropped soon after.
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            // Shorter than the keep-alive timeouts of common worker servers (gunicorn 2 s, Node and uvicorn 5 s): a
+            // connection is not reused just as the worker closes it, which would fail the call. Reconnecting on
+            // loopback costs tens of microseconds; under load connections never sit idle that long.
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(1),
             Expect100ContinueTimeout = TimeSpan.Zero,
         },
         disposeHandler: false);
