@@ -199,7 +199,7 @@ public sealed partial class WorkerTests(WorkersBinary workers, ITestOutputHelper
         await StopAndCheckNoWorkerLeftAsync(server);
     }
 
-    [Fact(Skip = "bug: a header the worker's Connection names (Connection: keep-alive, X-Hop-Out) reaches the client: WorkerResponse drops only a fixed list (Connection and Keep-Alive go, X-Hop-Out passes)")]
+    [Fact]
     public async Task Worker_hop_by_hop_response_headers_are_dropped_with_those_its_Connection_names()
     {
         await using Server server = await StartAsync();
@@ -287,7 +287,7 @@ public sealed partial class WorkerTests(WorkersBinary workers, ITestOutputHelper
         await StopAndCheckNoWorkerLeftAsync(server);
     }
 
-    [Fact(Skip = "bug: the 502 for a worker that exits before answering reads 'could not be called: net_http_invalid_response_premature_eof (ResponseEnded)': HttpProxyInvoker.Describe looks for \"prematurely\" in a message that the trimmed binary has as its resource key")]
+    [Fact]
     public async Task Worker_that_closes_its_connection_unanswered_is_described_in_words()
     {
         await using Server server = await StartAsync();
@@ -457,7 +457,7 @@ public sealed partial class WorkerTests(WorkersBinary workers, ITestOutputHelper
         Assert.Contains("mode: http", options);
     }
 
-    [Fact(Skip = "bug: /system/functions says replicas 1 and availableReplicas 1 for a function with replicas: 2, both ready (SystemApi.Status hard-codes 1)")]
+    [Fact]
     public async Task Worker_replicas_are_counted_by_the_system_API()
     {
         await using Server server = await StartAsync("--system-api");

@@ -73,8 +73,8 @@ internal static class ForwardedRequest
     }
 
     /// <summary>
-    /// The path and query after <c>/function/NAME</c>, as the client wrote them (percent-encoding kept, so an encoded
-    /// '/' stays one); "/" when there is none.
+    /// The path and query after <c>/function/NAME</c>, as the client wrote them (percent-encoding kept: <c>%20</c> reaches
+    /// the worker as <c>%20</c>; an encoded '/' in the path is refused before, as for every function); "/" when there is none.
     /// </summary>
     internal static string Target(InvokeRequest request)
     {

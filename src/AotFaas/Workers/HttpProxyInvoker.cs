@@ -118,13 +118,31 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
             innermost = innermost.InnerException;
         }
 
+        // Said from the exception's kind, not its message: the trimmed binary's framework messages are bare resource keys.
+        HttpRequestError error = HttpRequestError.Unknown;
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpRequestException { HttpRequestError: not HttpRequestError.Unknown } known)
+            {
+                error = known.HttpRequestError;
+                break;
+            }
+        }
+
         return innermost switch
         {
             System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused } => "refused the connection (it may have just exited)",
             System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } => "reset the connection",
-            HttpRequestException or IOException when innermost.Message.Contains("prematurely", StringComparison.Ordinal) => "closed the connection before it answered",
-            HttpRequestException when innermost.Message.StartsWith("answered with status", StringComparison.Ordinal) => innermost.Message,
-            _ => $"could not be called: {innermost.Message.ReplaceLineEndings(" ")}",
+            System.Net.Sockets.SocketException socket => $"could not be reached: {socket.SocketErrorCode}",
+            HttpRequestException { HttpRequestError: HttpRequestError.Unknown } when innermost.Message.StartsWith("answered with status", StringComparison.Ordinal) => innermost.Message,
+            _ => error switch
+            {
+                HttpRequestError.ResponseEnded => "closed the connection before it answered",
+                HttpRequestError.InvalidResponse => "sent a malformed response",
+                HttpRequestError.ConfigurationLimitExceeded => $"sent a response head over {UpstreamClient.MaxResponseHeadersKiB} KiB",
+                HttpRequestError.ConnectionError => "could not be connected to",
+                _ => $"could not be called ({innermost.GetType().Name})",
+            },
         };
     }
 }

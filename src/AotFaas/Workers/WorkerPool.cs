@@ -240,7 +240,7 @@ internal sealed partial class WorkerPool : IWorkerStatus
         lock (_lock)
         {
             if (!_running || Volatile.Read(ref _waiting) > 0 || System.Environment.TickCount64 - Volatile.Read(ref _lastCall) < idle.TotalMilliseconds
-                || _workers.Any(static worker => worker.Inflight > 0))
+                || _workers.Any(static worker => worker.Inflight > 0 || worker.State == WorkerState.Starting))
             {
                 return;
             }

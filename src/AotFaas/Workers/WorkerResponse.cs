@@ -38,8 +38,9 @@ internal sealed class WorkerResponse : InvokeResult, IResponseBody
         Length = response.Content.Headers.ContentLength ?? -1;
         Body = this;
         StreamsBody = true;
-        CopyHeaders(response.Headers.NonValidated);
-        CopyHeaders(response.Content.Headers.NonValidated);
+        string[] named = NamedByConnection(response.Headers.NonValidated);
+        CopyHeaders(response.Headers.NonValidated, named);
+        CopyHeaders(response.Content.Headers.NonValidated, named);
     }
 
     /// <summary>The body's length from its Content-Length, or -1 (chunked, or until the worker closes).</summary>
@@ -111,11 +112,12 @@ internal sealed class WorkerResponse : InvokeResult, IResponseBody
     }
 
     /// <summary>The worker's headers that may be passed on: a name or value Kestrel would refuse (a control byte, non-ASCII) is dropped.</summary>
-    private void CopyHeaders(System.Net.Http.Headers.HttpHeadersNonValidated headers)
+    private void CopyHeaders(System.Net.Http.Headers.HttpHeadersNonValidated headers, string[] named)
     {
         foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in headers)
         {
-            if (Array.Exists(LeftOut, name => name.Equals(header.Key, StringComparison.OrdinalIgnoreCase)) || !IsToken(header.Key))
+            if (Array.Exists(LeftOut, name => name.Equals(header.Key, StringComparison.OrdinalIgnoreCase))
+                || Array.Exists(named, name => name.Equals(header.Key, StringComparison.OrdinalIgnoreCase)) || !IsToken(header.Key))
             {
                 continue;
             }
@@ -128,6 +130,23 @@ internal sealed class WorkerResponse : InvokeResult, IResponseBody
                 }
             }
         }
+    }
+
+    /// <summary>The headers the worker's <c>Connection</c> header names: hop-by-hop too (RFC 9110 7.6.1).</summary>
+    private static string[] NamedByConnection(System.Net.Http.Headers.HttpHeadersNonValidated headers)
+    {
+        if (!headers.TryGetValues("Connection", out System.Net.Http.Headers.HeaderStringValues values))
+        {
+            return [];
+        }
+
+        var named = new List<string>();
+        foreach (string value in values)
+        {
+            named.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        return [.. named];
     }
 
     private static bool IsToken(string name)
