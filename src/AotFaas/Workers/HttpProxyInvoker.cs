@@ -45,23 +45,23 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
             return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
         }
 
-        if (refusal is not null)
+        if (worker is null)
         {
-            return refusal;
+            return refusal!;
         }
 
         var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.Aborted);
         deadline.CancelAfter(request.Timeout);
-        HttpRequestMessage message = ForwardedRequest.For(request, _policy.Proc, worker!.Port, _policy.MaxBody);
+        HttpRequestMessage? message = null;
+        HttpResponseMessage? response = null;
         try
         {
-            HttpResponseMessage response = await UpstreamClient.Instance.SendAsync(message, deadline.Token).ConfigureAwait(false);
+            message = ForwardedRequest.For(request, _policy.Proc, worker.Port, _policy.MaxBody);
+            response = await UpstreamClient.Instance.SendAsync(message, deadline.Token).ConfigureAwait(false);
             if ((int)response.StatusCode < 200)
             {
                 // 101 to a request that asked for no upgrade, or another 1xx as the final answer: not a response to pass on.
-                int status = (int)response.StatusCode;
-                response.Dispose();
-                throw new HttpRequestException($"answered with status {status}, which cannot end a response");
+                throw new HttpRequestException($"answered with status {(int)response.StatusCode}, which cannot end a response");
             }
 
             return new WorkerResponse(request.Context, response, message, deadline, _policy.Timeout, () => _pool.Release(worker, timedOut: false, failed: false), failed => _pool.Release(worker, failed.TimedOut, failed: true))
@@ -71,9 +71,10 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
         }
         catch (Exception e)
         {
+            response?.Dispose();
             InvokeResult failed = Failure(request, e, deadline, worker);
-            failed.BytesIn = (message.Content as ForwardedRequest.StreamedBody)?.BytesRead ?? 0;
-            message.Dispose();
+            failed.BytesIn = (message?.Content as ForwardedRequest.StreamedBody)?.BytesRead ?? 0;
+            message?.Dispose();
             deadline.Dispose();
             _pool.Release(worker, failed.TimedOut, failed: failed.Status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout);
             return failed;
