@@ -132,29 +132,51 @@ internal static class ForwardedRequest
         /// <summary>Bytes read from the client so far.</summary>
         public long BytesRead { get; private set; }
 
+        /// <summary>The most bytes sent to the worker in one write: the client's body arrives in 4 KiB segments, one send(2) each otherwise.</summary>
+        private const int WriteSize = 64 * 1024;
+
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
-            while (true)
+            byte[] batch = System.Buffers.ArrayPool<byte>.Shared.Rent(WriteSize);
+            try
             {
-                ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                System.Buffers.ReadOnlySequence<byte> buffer = read.Buffer;
-                if (BytesRead + buffer.Length > maxBody)
+                while (true)
                 {
+                    ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    System.Buffers.ReadOnlySequence<byte> buffer = read.Buffer;
+                    if (BytesRead + buffer.Length > maxBody)
+                    {
+                        input.AdvanceTo(buffer.End);
+                        throw new InputTooLargeException(maxBody);
+                    }
+
+                    // What has arrived goes in writes of up to 64 KiB; a single segment goes as it is.
+                    if (buffer.IsSingleSegment)
+                    {
+                        await stream.WriteAsync(buffer.First, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        for (System.Buffers.ReadOnlySequence<byte> rest = buffer; !rest.IsEmpty;)
+                        {
+                            int take = (int)Math.Min(rest.Length, WriteSize);
+                            System.Buffers.BuffersExtensions.CopyTo(rest.Slice(0, take), batch);
+                            await stream.WriteAsync(batch.AsMemory(0, take), cancellationToken).ConfigureAwait(false);
+                            rest = rest.Slice(take);
+                        }
+                    }
+
+                    BytesRead += buffer.Length;
                     input.AdvanceTo(buffer.End);
-                    throw new InputTooLargeException(maxBody);
+                    if (read.IsCompleted || read.IsCanceled)
+                    {
+                        return;
+                    }
                 }
-
-                foreach (ReadOnlyMemory<byte> segment in buffer)
-                {
-                    await stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
-                }
-
-                BytesRead += buffer.Length;
-                input.AdvanceTo(buffer.End);
-                if (read.IsCompleted || read.IsCanceled)
-                {
-                    return;
-                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(batch);
             }
         }
 
