@@ -36,7 +36,11 @@ public sealed partial class WorkerTests(WorkersBinary workers, ITestOutputHelper
 
         public string Output => Running.Output;
 
-        public ValueTask DisposeAsync() => Running.DisposeAsync();
+        public async ValueTask DisposeAsync()
+        {
+            await Running.DisposeAsync();
+            File.Delete("/tmp/aotfaas-e2e-started-" + Tag);
+        }
     }
 
     private async Task<Server> StartAsync(params string[] extra)
@@ -501,6 +505,41 @@ public sealed partial class WorkerTests(WorkersBinary workers, ITestOutputHelper
     }
 
     /// <summary>VmHWM: the most resident memory the process has had, in KiB.</summary>
+    [Fact]
+    public async Task Worker_is_not_started_by_a_server_that_cannot_bind_its_port()
+    {
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        taken.Listen();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndPoint!).Port;
+        string tag = Guid.NewGuid().ToString("N");
+        var start = new System.Diagnostics.ProcessStartInfo(workers.Path, ["--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = WorkersBinary.WorkingDirectory,
+        };
+        foreach ((string name, string value) in workers.Environment(tag))
+        {
+            start.Environment[name] = value;
+        }
+
+        using var server = System.Diagnostics.Process.Start(start)!;
+        Task<string> stdout = server.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = server.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await server.WaitForExitAsync(timeout.Token);
+
+        Assert.Equal(1, server.ExitCode);
+        Assert.Contains("address already in use", await stderr, StringComparison.Ordinal);
+
+        // Not started and stopped: never started (each start of the worker leaves a mark).
+        string log = await stdout;
+        Assert.DoesNotContain("ready: pid", log, StringComparison.Ordinal);
+        Assert.False(File.Exists("/tmp/aotfaas-e2e-started-" + tag), "a worker was started by a server that could not bind:\n" + log);
+        Assert.Empty(WorkersBinary.WorkerProcesses(tag));
+    }
+
     private static long PeakKib(int pid) => long.Parse(
         File.ReadAllLines($"/proc/{pid}/status").Single(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
         CultureInfo.InvariantCulture);

@@ -167,7 +167,7 @@ public sealed class FaasServer : IAsyncDisposable
         UnverifiedBodies unverified = UnverifiedBodies.For(functions, _options.Limits);
         var routes = new FunctionRoutes(catalog, unverified);
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, catalog, _options.SystemApi, _systemApiToken, _options.Portal);
-        return new FunctionSet(catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics), operations);
+        return new FunctionSet(functions, catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics), operations);
     }
 
     /// <summary>The certificate the https listeners serve, or null without TLS.</summary>
@@ -193,8 +193,8 @@ public sealed class FaasServer : IAsyncDisposable
             {
                 try
                 {
-                    // The function's policy, its invoker (its program's path, or its workers, started now) and its auth check.
-                    routes.Find(name)?.Policy.Invoker.Start();
+                    // The function's policy, its invoker (its program's path) and its auth check.
+                    _ = routes.Find(name);
                 }
                 catch (InvalidOperationException)
                 {
@@ -215,16 +215,27 @@ public sealed class FaasServer : IAsyncDisposable
         ? [.. Transport.Listeners.Select(static listener => $"{(listener.Tls ? "https" : "http")}://{listener.EndPoint} (passed in as descriptor {listener.Descriptor})")]
         : [.. _kestrel.Features.Get<IServerAddressesFeature>()!.Addresses];
 
-    /// <summary>Binds and starts accepting; from now on, whatever a run leaves behind is the server's to end (see <see cref="OrphanReaper"/>).</summary>
+    /// <summary>
+    /// Binds and starts accepting, then starts the workers of <c>mode: http</c> functions (not before: a server that
+    /// cannot bind starts nothing); from now on, whatever a run leaves behind is the server's to end (see <see cref="OrphanReaper"/>).
+    /// </summary>
     /// <exception cref="IOException">An address could not be bound (e.g. the port is taken).</exception>
-    public Task StartAsync(CancellationToken cancellationToken = default)
+    public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (OrphanReaper.Enable() is string reason)
         {
             _log.LogWarning("Processes that functions leave behind after leaving their group cannot be contained: {Reason}", reason);
         }
 
-        return _kestrel.StartAsync(_application, cancellationToken);
+        await _kestrel.StartAsync(_application, cancellationToken).ConfigureAwait(false);
+        FunctionSet set = _functions;
+        foreach (Proc proc in set.Functions)
+        {
+            if (proc.Mode == FunctionMode.Http)
+            {
+                set.Routes.Find(proc.FuncName)?.Policy.Invoker.Start();
+            }
+        }
     }
 
     /// <summary>Stops accepting and lets requests in flight finish until <paramref name="cancellationToken"/> fires.</summary>
@@ -304,8 +315,10 @@ public sealed class FaasServer : IAsyncDisposable
     }
 
     /// <summary>The functions served at one time, and what is made per set of them.</summary>
-    private sealed class FunctionSet(FunctionCatalog catalog, UnverifiedBodies unverified, FunctionRoutes routes, FunctionEndpoint endpoint, OperationsEndpoints operations)
+    private sealed class FunctionSet(IReadOnlyList<Proc> functions, FunctionCatalog catalog, UnverifiedBodies unverified, FunctionRoutes routes, FunctionEndpoint endpoint, OperationsEndpoints operations)
     {
+        public IReadOnlyList<Proc> Functions { get; } = functions;
+
         public FunctionCatalog Catalog { get; } = catalog;
 
         public UnverifiedBodies Unverified { get; } = unverified;

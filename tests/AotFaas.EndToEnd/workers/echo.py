@@ -36,6 +36,11 @@ from urllib.parse import parse_qs, urlsplit
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "serve"
 PORT = int(os.environ["PORT"])
+
+# Every start leaves a mark, for a test that a server started no worker: /tmp/aotfaas-e2e-started-TAG.
+if os.environ.get("E2E_WORKER_TAG"):
+    with open("/tmp/aotfaas-e2e-started-" + os.environ["E2E_WORKER_TAG"], "a") as started:
+        started.write("%d\n" % os.getpid())
 STARTED = time.monotonic()
 BLOCK = os.urandom(1 << 20)
 count_lock = threading.Lock()

@@ -73,15 +73,21 @@ public sealed class WorkerServerTests : IAsyncLifetime
             ],
             options: new AotFaas.Hosting.ServerOptions("http://127.0.0.1:0") { SystemApi = true },
             loggerFactory: _log);
-
-        // As the binary does: the workers start with the server, not with their first call.
-        _server.Server.WarmUpInBackground(["echo", "slow", "broken"]);
     }
 
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
         Directory.Delete(_folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_workers_start_with_the_server_not_with_their_first_call()
+    {
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith("echo[1] ready", StringComparison.Ordinal)), Dump());
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith("echo[2] ready", StringComparison.Ordinal)), Dump());
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith("slow[1] ready", StringComparison.Ordinal)), Dump());
+        Assert.Equal(2, File.ReadAllLines(Pids("echo")).Length);
     }
 
     [Fact]
