@@ -139,6 +139,9 @@ public sealed class FaasServer : IAsyncDisposable
         FunctionSet previous = Interlocked.Exchange(ref _functions, next);
         _application.Serve(next.Endpoint, next.Operations);
         _ = RetireAsync(previous);
+
+        // The new set's workers start now, not with the first call after the save.
+        StartWorkers(next);
     }
 
     /// <summary>The log category of the workers of <c>mode: http</c> functions.</summary>
@@ -228,7 +231,12 @@ public sealed class FaasServer : IAsyncDisposable
         }
 
         await _kestrel.StartAsync(_application, cancellationToken).ConfigureAwait(false);
-        FunctionSet set = _functions;
+        StartWorkers(_functions);
+    }
+
+    /// <summary>Starts the workers of the <c>mode: http</c> functions of <paramref name="set"/>.</summary>
+    private static void StartWorkers(FunctionSet set)
+    {
         foreach (Proc proc in set.Functions)
         {
             if (proc.Mode == FunctionMode.Http)

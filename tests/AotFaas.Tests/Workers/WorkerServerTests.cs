@@ -57,9 +57,11 @@ public sealed class WorkerServerTests : IAsyncLifetime
 
     private string Pids(string function) => Path.Combine(_folder, function + ".pids");
 
+    private string Script => Path.Combine(_folder, "worker.py");
+
     public async Task InitializeAsync()
     {
-        string script = Path.Combine(_folder, "worker.py");
+        string script = Script;
         await File.WriteAllTextAsync(script, WorkerScript);
         Proc Worker(string name, string mode = "", int? replicas = null, long? timeoutMilliseconds = null, long? maxBody = null) => new(
             name, "python3", [script, Pids(name), mode], mode: FunctionMode.Http, replicas: replicas, timeoutMilliseconds: timeoutMilliseconds,
@@ -215,6 +217,28 @@ public sealed class WorkerServerTests : IAsyncLifetime
         }
 
         Assert.Contains(_log.Entries, e => e.Message.StartsWith("echo[1] (pid ", StringComparison.Ordinal) && e.Message.EndsWith(") stopped: killed by SIGTERM", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_reload_stops_the_replaced_workers_and_starts_the_new_ones_at_once()
+    {
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith("echo[2] ready", StringComparison.Ordinal)), Dump());
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith("echo[1] ready", StringComparison.Ordinal)), Dump());
+        string[] old = File.ReadAllLines(Pids("echo"));
+        Proc[] next = [new("echo", "python3", [Script, Pids("echo"), "reloaded"], mode: FunctionMode.Http, methods: ["GET"])];
+        _server.Server.ServeFunctions(next, name => next.FirstOrDefault(proc => proc.FuncName == name));
+
+        // Started by the reload itself, before any call: a third pid in the file, and a ready line for it.
+        Assert.True(await WaitForLogAsync(_ => File.ReadAllLines(Pids("echo")).Length == 3), Dump());
+        string started = File.ReadAllLines(Pids("echo"))[2];
+        Assert.True(await WaitForLogAsync(e => e.Message.StartsWith($"echo[1] ready: pid {started},", StringComparison.Ordinal)), Dump());
+        foreach (string pid in old)
+        {
+            Assert.True(await WaitForLogAsync(_ => !Directory.Exists("/proc/" + pid)), $"replaced worker {pid} is still there\n" + Dump());
+        }
+
+        using HttpResponseMessage response = await Client.GetAsync("/function/echo/after");
+        Assert.Equal(started, (await PidOf(response)).ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static async Task<int> PidOf(HttpResponseMessage response)
