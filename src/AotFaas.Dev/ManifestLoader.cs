@@ -117,7 +117,8 @@ public sealed class ManifestLoader
         Func<string, Proc?> lookup = table.GetMethod("GetProcByFuncName")!.CreateDelegate<Func<string, Proc?>>();
         bool runsPrograms = (bool)table.GetField("RunsPrograms")!.GetRawConstantValue()!;
         bool proxiesHttp = (bool)table.GetField("ProxiesHttp")!.GetRawConstantValue()!;
-        return new LoadedManifest(Format(diagnostics), content, new LoadedTable(functions, lookup, runsPrograms, proxiesHttp, context));
+        bool takesAsyncCalls = (bool)table.GetField("TakesAsyncCalls")!.GetRawConstantValue()!;
+        return new LoadedManifest(Format(diagnostics), content, new LoadedTable(functions, lookup, runsPrograms, proxiesHttp, takesAsyncCalls, context));
     }
 
     private static bool IsError(Diagnostic diagnostic) => diagnostic.Severity == DiagnosticSeverity.Error;
@@ -181,5 +182,6 @@ public sealed record LoadedManifest(ImmutableArray<string> Diagnostics, byte[]? 
 /// <param name="Lookup">Its <c>GetProcByFuncName</c>.</param>
 /// <param name="RunsPrograms">Its <c>RunsPrograms</c>: some function is <c>mode: exec</c>.</param>
 /// <param name="ProxiesHttp">Its <c>ProxiesHttp</c>: some function is <c>mode: http</c>.</param>
+/// <param name="TakesAsyncCalls">Its <c>TakesAsyncCalls</c>: some function is <c>async: true</c>.</param>
 /// <param name="Context">Where it is loaded; unload it once it is no longer served.</param>
-public sealed record LoadedTable(ImmutableArray<Proc> All, Func<string, Proc?> Lookup, bool RunsPrograms, bool ProxiesHttp, AssemblyLoadContext Context);
+public sealed record LoadedTable(ImmutableArray<Proc> All, Func<string, Proc?> Lookup, bool RunsPrograms, bool ProxiesHttp, bool TakesAsyncCalls, AssemblyLoadContext Context);

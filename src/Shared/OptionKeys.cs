@@ -25,13 +25,15 @@ namespace AotFaas.Shared
         public const string Ready = "ready";
         public const string IdleStop = "idle-stop";
         public const string StartTimeout = "start-timeout";
+        public const string Async = "async";
+        public const string AsyncQueue = "async-queue";
 
         /// <summary>Every key, in the order the README, error messages and listings give them.</summary>
         public static readonly string[] All =
         {
             ContentType, Timeout, MaxInflight, MaxQueue, MaxBody, MaxOutput, Env, PassEnv, WorkDir,
             Methods, RequestEnv, PassAuthorization, Response, Auth, LogStderr, Mode, Replicas, Ready,
-            IdleStop, StartTimeout,
+            IdleStop, StartTimeout, Async, AsyncQueue,
         };
     }
 }

@@ -35,17 +35,22 @@ public sealed class ManifestLoaderTests
         Assert.Null(table.Lookup("PLAIN"));
         Assert.Equal(FunctionTable.RunsPrograms, table.RunsPrograms);
         Assert.Equal(FunctionTable.ProxiesHttp, table.ProxiesHttp);
+        Assert.Equal(FunctionTable.TakesAsyncCalls, table.TakesAsyncCalls);
+        Assert.True(table.TakesAsyncCalls);
     }
 
     [Theory]
-    [InlineData("cat: cat\n", true, false)]
-    [InlineData("web: ./web\n  mode: http\n", false, true)]
-    [InlineData("web: ./web\n  mode: http\ncat: cat\n", true, true)]
-    public void The_loaded_table_says_which_ways_of_running_the_manifest_uses(string manifest, bool runsPrograms, bool proxiesHttp)
+    [InlineData("cat: cat\n", true, false, false)]
+    [InlineData("web: ./web\n  mode: http\n", false, true, false)]
+    [InlineData("web: ./web\n  mode: http\ncat: cat\n", true, true, false)]
+    [InlineData("cat: cat\n  async: false\n", true, false, false)]
+    [InlineData("cat: cat\n  async: true\n", true, false, true)]
+    [InlineData("web: ./web\n  mode: http\n  async: true\ncat: cat\n", true, true, true)]
+    public void The_loaded_table_says_which_ways_of_running_the_manifest_uses(string manifest, bool runsPrograms, bool proxiesHttp, bool takesAsyncCalls)
     {
         LoadedTable table = Assert.IsType<LoadedTable>(Load(manifest).Table);
 
-        Assert.Equal((runsPrograms, proxiesHttp), (table.RunsPrograms, table.ProxiesHttp));
+        Assert.Equal((runsPrograms, proxiesHttp, takesAsyncCalls), (table.RunsPrograms, table.ProxiesHttp, table.TakesAsyncCalls));
     }
 
     [Fact]
@@ -69,7 +74,7 @@ public sealed class ManifestLoaderTests
         // What 'dotnet build -p:FaasManifest=functions.faas' printed, less MSBuild's ' [project]' at the end.
         Assert.Equal(
             [
-                "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth, log-stderr, mode, replicas, ready, idle-stop, start-timeout",
+                "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth, log-stderr, mode, replicas, ready, idle-stop, start-timeout, async, async-queue",
                 "functions.faas(4,6): error FAAS005: Unterminated double quote: close it on the same line",
                 "functions.faas(5,1): error FAAS003: Function 'cat' is already defined on line 1; function names must be unique",
             ],
@@ -107,6 +112,7 @@ public sealed class ManifestLoaderTests
         Assert.Empty(table.All);
         Assert.False(table.RunsPrograms);
         Assert.False(table.ProxiesHttp);
+        Assert.False(table.TakesAsyncCalls);
     }
 
     [Fact]

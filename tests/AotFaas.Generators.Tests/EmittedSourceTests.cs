@@ -35,6 +35,8 @@ public class EmittedSourceTests
           ready: /healthz?deep=1
           idle-stop: 10m
           start-timeout: 45s
+          async: true
+          async-queue: 500
         """;
 
     [Fact]
@@ -262,7 +264,7 @@ public class EmittedSourceTests
         => Path.Combine(Path.GetDirectoryName(thisFile)!, "Expected", name);
 
     /// <summary>Loads the compiled <paramref name="output"/> and runs <paramref name="use"/> on its FunctionTable type.</summary>
-    private static T Invoke<T>(Compilation output, Func<Type, T> use)
+    internal static T Invoke<T>(Compilation output, Func<Type, T> use)
     {
         using var image = new MemoryStream();
         Assert.True(output.Emit(image).Success);
@@ -278,11 +280,11 @@ public class EmittedSourceTests
         }
     }
 
-    private static string Constant(Type table, string name) => table.GetField(name)!.GetRawConstantValue()!.ToString()!.ToLowerInvariant();
+    internal static string Constant(Type table, string name) => table.GetField(name)!.GetRawConstantValue()!.ToString()!.ToLowerInvariant();
 
-    private static object? Lookup(Type table, string name) => table.GetMethod("GetProcByFuncName")!.Invoke(null, [name]);
+    internal static object? Lookup(Type table, string name) => table.GetMethod("GetProcByFuncName")!.Invoke(null, [name]);
 
-    private static string? Property(object? proc, string name) => proc?.GetType().GetProperty(name)!.GetValue(proc)?.ToString();
+    internal static string? Property(object? proc, string name) => proc?.GetType().GetProperty(name)!.GetValue(proc)?.ToString();
 
     private static string Items(object proc, string name)
         => string.Join(",", (IEnumerable<string>)proc.GetType().GetProperty(name)!.GetValue(proc)!);

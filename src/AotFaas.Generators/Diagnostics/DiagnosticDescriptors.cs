@@ -106,6 +106,11 @@ namespace AotFaas.Generators.Diagnostics
             "Option applies only to an http function",
             "'{0}' applies only to a function with 'mode: http'");
 
+        public static readonly DiagnosticDescriptor OnlyForAsync = Error(
+            "FAAS019",
+            "Option applies only to a function that takes asynchronous calls",
+            "'{0}' applies only to a function with 'async: true'");
+
         private static DiagnosticDescriptor Error(string id, string title, string message)
             => new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
     }

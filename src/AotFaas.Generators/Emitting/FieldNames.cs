@@ -13,7 +13,7 @@ namespace AotFaas.Generators.Emitting
         // object's members, which a field of the same name would hide (warning CS0108).
         private static readonly HashSet<string> Reserved = new HashSet<string>(System.StringComparer.Ordinal)
         {
-            "All", "GetProcByFuncName", "RunsPrograms", "ProxiesHttp",
+            "All", "GetProcByFuncName", "RunsPrograms", "ProxiesHttp", "TakesAsyncCalls",
             "FunctionTable", "Proc", "RequestEnvMode", "ResponseMode", "AuthScheme", "FunctionMode",
             "Equals", "ReferenceEquals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize",
         };

@@ -39,6 +39,9 @@ namespace AotFaas.Generators.Emitting
                     /// <summary>Whether a function passes requests to warm HTTP workers (<c>mode: http</c>): the server references only the ways of running the manifest uses.</summary>
                     public const bool ProxiesHttp = {{PROXIESHTTP}};
 
+                    /// <summary>Whether a function takes asynchronous calls (<c>async: true</c>): the server references the queue of calls only when one does.</summary>
+                    public const bool TakesAsyncCalls = {{TAKESASYNCCALLS}};
+
                     /// <summary>Every function, in manifest order.</summary>
                     public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [{{ALL}}];
 
@@ -60,7 +63,7 @@ namespace AotFaas.Generators.Emitting
             var fields = new StringBuilder();
             var cases = new StringBuilder();
             var all = new StringBuilder();
-            bool runsPrograms = false, proxiesHttp = false;
+            bool runsPrograms = false, proxiesHttp = false, takesAsyncCalls = false;
             for (int i = 0; i < functions.Count; i++)
             {
                 FunctionModel function = functions[i];
@@ -72,6 +75,7 @@ namespace AotFaas.Generators.Emitting
                 bool http = function.Options.Mode == OptionValues.Http;
                 runsPrograms |= !http;
                 proxiesHttp |= http;
+                takesAsyncCalls |= function.Options.Async == true;
             }
 
             return Skeleton
@@ -79,6 +83,7 @@ namespace AotFaas.Generators.Emitting
                 .Replace("{{FIELDS}}", fields.ToString())
                 .Replace("{{RUNSPROGRAMS}}", runsPrograms ? "true" : "false")
                 .Replace("{{PROXIESHTTP}}", proxiesHttp ? "true" : "false")
+                .Replace("{{TAKESASYNCCALLS}}", takesAsyncCalls ? "true" : "false")
                 .Replace("{{ALL}}", all.ToString())
                 .Replace("{{CASES}}", cases.ToString())
                 .Replace("\r\n", "\n");
@@ -142,6 +147,8 @@ namespace AotFaas.Generators.Emitting
             Add("readyPath", Optional(options.Ready));
             Add("idleStopMilliseconds", InWrittenUnit(options.IdleStop));
             Add("startTimeoutMilliseconds", InWrittenUnit(options.StartTimeout));
+            Add("takesAsync", options.Async is bool takesAsync ? (takesAsync ? "true" : "false") : null);
+            Add("asyncQueue", Number(options.AsyncQueue));
             return arguments;
         }
 

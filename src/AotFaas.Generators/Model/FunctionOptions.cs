@@ -74,5 +74,11 @@ namespace AotFaas.Generators.Model
 
         /// <summary><c>start-timeout</c>: how long a worker may take to become ready (its value in milliseconds).</summary>
         public Amount? StartTimeout { get; init; }
+
+        /// <summary><c>async</c>: whether the function takes asynchronous calls (<c>POST /async-function/NAME</c>).</summary>
+        public bool? Async { get; init; }
+
+        /// <summary><c>async-queue</c>: asynchronous calls that may wait, stored and not yet running, before new ones get 429.</summary>
+        public int? AsyncQueue { get; init; }
     }
 }

@@ -368,7 +368,7 @@ namespace AotFaas.Generators.Parsing
             {
                 if (Pending is not null)
                 {
-                    CheckModeOptions(Pending.Options);
+                    CheckOptionsThatDependOnOthers(Pending.Options);
                     Functions.Add(Pending);
                 }
 
@@ -378,31 +378,33 @@ namespace AotFaas.Generators.Parsing
             }
 
             /// <summary>
-            /// The options that do not apply to the function's <c>mode</c> (FAAS017, FAAS018), each at its key. Lines
-            /// come in any order, so this runs once the function's options are all read; a <c>mode</c> whose value was
-            /// wrong (FAAS008) says nothing about the others.
+            /// The options that do not apply to the function's <c>mode</c> (FAAS017, FAAS018) or need <c>async: true</c>
+            /// (FAAS019), each at its key, in line order. Lines come in any order, so this runs once the function's
+            /// options are all read; a <c>mode</c> or <c>async</c> whose value was wrong (FAAS008) says nothing about the others.
             /// </summary>
-            private void CheckModeOptions(FunctionOptions options)
+            private void CheckOptionsThatDependOnOthers(FunctionOptions options)
             {
-                if (options.Mode is null && OptionLines.ContainsKey(OptionKeys.Mode))
-                {
-                    return;
-                }
-
+                bool modeKnown = options.Mode is not null || !OptionLines.ContainsKey(OptionKeys.Mode);
+                bool asyncKnown = options.Async is not null || !OptionLines.ContainsKey(OptionKeys.Async);
                 bool http = options.Mode == OptionValues.Http;
+                bool takesAsync = options.Async == true;
                 foreach ((string key, ManifestLocation at, string value) in AppliedOptions)
                 {
-                    if (http && OptionTable.NotForHttp(key) is string why)
+                    if (modeKnown && http && OptionTable.NotForHttp(key) is string why)
                     {
                         Report(DiagnosticDescriptors.NotForHttpMode, at, key, why);
                     }
-                    else if (http && OptionTable.SetsPort(key, value))
+                    else if (modeKnown && http && OptionTable.SetsPort(key, value))
                     {
                         Report(DiagnosticDescriptors.NotForHttpMode, at, key + " PORT", "the server sets PORT to each worker's own port");
                     }
-                    else if (!http && OptionTable.OnlyForHttp(key))
+                    else if (modeKnown && !http && OptionTable.OnlyForHttp(key))
                     {
                         Report(DiagnosticDescriptors.OnlyForHttpMode, at, key);
+                    }
+                    else if (asyncKnown && !takesAsync && OptionTable.OnlyForAsync(key))
+                    {
+                        Report(DiagnosticDescriptors.OnlyForAsync, at, key);
                     }
                 }
             }

@@ -24,6 +24,9 @@ namespace AotFaas.Generators.Parsing
         /// <summary>The most worker processes an http function may start.</summary>
         public const int MaxReplicas = 64;
 
+        /// <summary>The most asynchronous calls of one function that <c>async-queue</c> may let wait.</summary>
+        public const int MaxAsyncQueue = 1000000;
+
         /// <summary>The longest <c>ready</c> path.</summary>
         public const int MaxReadyPathLength = 1024;
 
@@ -81,6 +84,10 @@ namespace AotFaas.Generators.Parsing
                     return Set(ParseDuration(value, out Amount idle), ref options, o => o with { IdleStop = idle });
                 case OptionKeys.StartTimeout:
                     return Set(ParseDuration(value, out Amount start), ref options, o => o with { StartTimeout = start });
+                case OptionKeys.Async:
+                    return Set(ParseBoolean(value, out bool takesAsync), ref options, o => o with { Async = takesAsync });
+                case OptionKeys.AsyncQueue:
+                    return Set(Quantity.ParseCount(value, 1, MaxAsyncQueue, out int asyncQueue), ref options, o => o with { AsyncQueue = asyncQueue });
                 default:
                     throw new ArgumentException("Unknown option key: " + key, nameof(key));
             }
@@ -118,6 +125,9 @@ namespace AotFaas.Generators.Parsing
         /// <summary>Whether <paramref name="key"/> applies only to a function with <c>mode: http</c> (FAAS018).</summary>
         public static bool OnlyForHttp(string key)
             => key == OptionKeys.Replicas || key == OptionKeys.Ready || key == OptionKeys.IdleStop || key == OptionKeys.StartTimeout;
+
+        /// <summary>Whether <paramref name="key"/> applies only to a function with <c>async: true</c> (FAAS019).</summary>
+        public static bool OnlyForAsync(string key) => key == OptionKeys.AsyncQueue;
 
         /// <summary>
         /// A <c>ready</c> path: what follows GET in a request line, so '/' first, then printable ASCII with no
@@ -169,7 +179,7 @@ namespace AotFaas.Generators.Parsing
             return error;
         }
 
-        /// <summary>A yes-or-no option (<c>log-stderr</c>): the words pass-authorization takes too.</summary>
+        /// <summary>A yes-or-no option (<c>log-stderr</c>, <c>async</c>): the words pass-authorization takes too.</summary>
         private static string? ParseBoolean(string value, out bool result)
         {
             result = value == "true";

@@ -81,6 +81,8 @@ public static class FunctionListing
             (OptionKeys.Ready, proc.ReadyPath),
             (OptionKeys.IdleStop, proc.IdleStop is TimeSpan idle ? Quantity.FormatDuration((long)idle.TotalMilliseconds) : null),
             (OptionKeys.StartTimeout, proc.StartTimeout is TimeSpan start ? Quantity.FormatDuration((long)start.TotalMilliseconds) : null),
+            (OptionKeys.Async, proc.TakesAsync ? "true" : null),
+            (OptionKeys.AsyncQueue, proc.AsyncQueue?.ToString(CultureInfo.InvariantCulture)),
         ];
         foreach ((string key, string? value) in rest)
         {

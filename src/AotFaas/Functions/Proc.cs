@@ -36,6 +36,8 @@ public sealed class Proc
     /// <param name="readyPath">The <c>ready</c> option (<c>mode: http</c>), or null when a TCP connect suffices.</param>
     /// <param name="idleStopMilliseconds">The <c>idle-stop</c> option (<c>mode: http</c>), or null to keep the workers running.</param>
     /// <param name="startTimeoutMilliseconds">The <c>start-timeout</c> option (<c>mode: http</c>), or null for the server's default.</param>
+    /// <param name="takesAsync">The <c>async</c> option: whether the function takes asynchronous calls.</param>
+    /// <param name="asyncQueue">The <c>async-queue</c> option (<c>async: true</c>), or null for the server's default.</param>
     public Proc(
         string funcName,
         string executable,
@@ -62,7 +64,9 @@ public sealed class Proc
         int? replicas = null,
         string? readyPath = null,
         long? idleStopMilliseconds = null,
-        long? startTimeoutMilliseconds = null)
+        long? startTimeoutMilliseconds = null,
+        bool takesAsync = false,
+        int? asyncQueue = null)
     {
         FuncName = funcName;
         Executable = executable;
@@ -90,6 +94,8 @@ public sealed class Proc
         ReadyPath = readyPath;
         IdleStop = idleStopMilliseconds is long idle ? TimeSpan.FromMilliseconds(idle) : null;
         StartTimeout = startTimeoutMilliseconds is long start ? TimeSpan.FromMilliseconds(start) : null;
+        TakesAsync = takesAsync;
+        AsyncQueue = asyncQueue;
     }
 
     /// <summary>The name in the URL, <c>POST /function/{name}</c>.</summary>
@@ -169,6 +175,12 @@ public sealed class Proc
 
     /// <summary>The <c>start-timeout</c> option: how long a worker may take to become ready, or null for the server's default.</summary>
     public TimeSpan? StartTimeout { get; }
+
+    /// <summary>The <c>async</c> option: whether the function takes asynchronous calls at <c>POST /async-function/{name}</c>.</summary>
+    public bool TakesAsync { get; }
+
+    /// <summary>The <c>async-queue</c> option: asynchronous calls that may wait (stored, not yet running) before new ones get 429, or null for the server's default (1000).</summary>
+    public int? AsyncQueue { get; }
 
     /// <inheritdoc/>
     public override string ToString() => FuncName + ": " + CommandLine;

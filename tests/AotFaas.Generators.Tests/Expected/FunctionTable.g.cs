@@ -54,13 +54,18 @@ namespace AotFaas.Functions
             replicas: 2,
             readyPath: "/healthz?deep=1",
             idleStopMilliseconds: 10 * 60 * 1000,
-            startTimeoutMilliseconds: 45 * 1000);
+            startTimeoutMilliseconds: 45 * 1000,
+            takesAsync: true,
+            asyncQueue: 500);
 
         /// <summary>Whether a function runs a program per request: the server references only the ways of running the manifest uses.</summary>
         public const bool RunsPrograms = true;
 
         /// <summary>Whether a function passes requests to warm HTTP workers (<c>mode: http</c>): the server references only the ways of running the manifest uses.</summary>
         public const bool ProxiesHttp = true;
+
+        /// <summary>Whether a function takes asynchronous calls (<c>async: true</c>): the server references the queue of calls only when one does.</summary>
+        public const bool TakesAsyncCalls = true;
 
         /// <summary>Every function, in manifest order.</summary>
         public static global::System.Collections.Immutable.ImmutableArray<Proc> All { get; } = [Cat, Decodebase64, Greet, WordCount, WordCount_2, Function2fa, All_2, V12Beta, Web];

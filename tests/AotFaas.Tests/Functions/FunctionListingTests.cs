@@ -83,6 +83,42 @@ public class FunctionListingTests
     }
 
     [Fact]
+    public void The_listing_shows_async_only_when_true_and_async_queue_when_set()
+    {
+        Proc[] functions =
+        [
+            new("jobs", "./jobs", [], timeoutMilliseconds: 60_000, takesAsync: true, asyncQueue: 250),
+            new("web", "./web", [], mode: FunctionMode.Http, replicas: 2, takesAsync: true),
+            new("sync", "cat", [], takesAsync: false),
+        ];
+
+        Assert.Equal(
+            "jobs: ./jobs\n  timeout: 1m\n  async: true\n  async-queue: 250\n"
+            + "web: ./web\n  mode: http\n  replicas: 2\n  async: true\n"
+            + "sync: cat\n",
+            FunctionListing.Format(functions));
+    }
+
+    [Fact]
+    public void The_system_api_annotates_a_function_with_its_async_options()
+    {
+        var catalog = new FunctionCatalog(_ => null, new RunLimits(), _ => null, _ => throw new InvalidOperationException("no invoker is made"));
+        Dictionary<string, string?> Annotations(Proc proc)
+        {
+            using JsonDocument json = JsonDocument.Parse(SystemApi.Describe(proc, catalog, new ServerLifecycle()));
+            return json.RootElement.GetProperty("annotations").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());
+        }
+
+        Dictionary<string, string?> jobs = Annotations(new("jobs", "./jobs", [], takesAsync: true, asyncQueue: 5000));
+        Dictionary<string, string?> sync = Annotations(new("sync", "cat", []));
+
+        Assert.Equal("true", jobs["com.aotfaas.async"]);
+        Assert.Equal("5000", jobs["com.aotfaas.async-queue"]);
+        Assert.DoesNotContain("com.aotfaas.async", sync.Keys);
+        Assert.DoesNotContain("com.aotfaas.async-queue", sync.Keys);
+    }
+
+    [Fact]
     public void The_repository_manifest_is_compiled_into_the_table()
     {
         Proc greet = Assert.IsType<Proc>(FunctionTable.GetProcByFuncName("greet"));
