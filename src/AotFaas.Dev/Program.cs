@@ -11,7 +11,7 @@ string[] serverArgs = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : 
 ServerOptions options;
 try
 {
-    options = ServerOptions.Parse(serverArgs, Environment.GetEnvironmentVariable);
+    options = ServerOptions.Parse(serverArgs, Environment.GetEnvironmentVariable, asyncCalls: true);
 }
 catch (UsageException e)
 {
@@ -64,7 +64,7 @@ IReadOnlyList<Proc> functions = first?.All ?? [];
 bool servesNone = first is null;
 try
 {
-    running = new FaasServer(options, functions, first?.Lookup ?? (static _ => null), DevInvokers.Create, loggerFactory);
+    running = new FaasServer(options, functions, first?.Lookup ?? (static _ => null), DevInvokers.Create, loggerFactory, instruments: AotFaas.Workers.WorkerMetrics.Register);
 }
 catch (InvalidOperationException e)
 {

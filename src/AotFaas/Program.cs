@@ -1,3 +1,4 @@
+using AotFaas.Async;
 using AotFaas.Execution;
 using AotFaas.Functions;
 using AotFaas.Hosting;
@@ -9,7 +10,7 @@ ServerOptions options;
 InheritedSockets? passed;
 try
 {
-    options = ServerOptions.Parse(args, Environment.GetEnvironmentVariable);
+    options = ServerOptions.Parse(args, Environment.GetEnvironmentVariable, FunctionTable.TakesAsyncCalls);
     passed = options.ShowHelp || options.ListFunctions ? null : InheritedSockets.Take(Environment.GetEnvironmentVariable);
     if (passed is not null)
     {
@@ -25,8 +26,21 @@ catch (UsageException e)
 
 if (options.ShowHelp)
 {
-    Console.Out.Write(ServerOptions.Usage);
+    Console.Out.Write(FunctionTable.TakesAsyncCalls ? ServerOptions.Usage + AsyncSettings.Usage : ServerOptions.Usage);
     return 0;
+}
+
+// Asynchronous calls, in a binary with a function that takes them: their settings, then their store, opened before
+// anything listens (a store that cannot be opened is a refusal to start, not a 503 per call).
+AsyncSettings? asyncSettings;
+try
+{
+    asyncSettings = FunctionTable.TakesAsyncCalls ? AsyncSettings.Parse(options.AsyncArguments, Environment.GetEnvironmentVariable) : null;
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine($"aotfaas: {e.Message}\nTry 'aotfaas --help'.");
+    return 2;
 }
 
 if (options.ListFunctions)
@@ -57,10 +71,26 @@ bool json = options.LogFormat == "json";
 using ILoggerProvider logging = json ? JsonConsoleLogging.CreateProvider() : new LineLoggerProvider(Console.OpenStandardOutput());
 using LoggerFactory loggerFactory = json ? new LoggerFactory([logging], JsonConsoleLogging.Filter) : new LoggerFactory([logging]);
 ILogger log = loggerFactory.CreateLogger("AotFaas");
+AsyncCallService? asyncCalls = null;
+if (FunctionTable.TakesAsyncCalls && asyncSettings is not null)
+{
+    try
+    {
+        asyncCalls = new AsyncCallService(SqliteCallStore.Open(asyncSettings.Store), asyncSettings, loggerFactory.CreateLogger("AotFaas.Async"));
+    }
+    catch (IOException e)
+    {
+        Console.Error.WriteLine($"aotfaas: {e.Message}; refusing to start");
+        return 1;
+    }
+}
+
+// Disposed through the interface: a binary without asynchronous calls references none of their code.
+await using IAsyncDisposable? ownedAsyncCalls = FunctionTable.TakesAsyncCalls ? asyncCalls : null;
 FaasServer created;
 try
 {
-    created = new FaasServer(options with { ListenDescriptors = passed?.Sockets ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory);
+    created = new FaasServer(options with { ListenDescriptors = passed?.Sockets ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory, instruments: InvokerFactory.Instruments, asyncCalls: asyncCalls);
 }
 catch (InvalidOperationException e)
 {
@@ -97,6 +127,14 @@ if (passed is not null)
 foreach (string url in server.Urls)
 {
     log.LogInformation("Now listening on: {Url}", url);
+}
+
+if (FunctionTable.TakesAsyncCalls && asyncCalls is not null)
+{
+    // Calls stored before (a restart, or a server that died) run from now on.
+    asyncCalls.AttachMetrics(server.Meter);
+    await asyncCalls.StartAsync(FunctionTable.All, server.FindRoute);
+    log.LogInformation("Asynchronous calls are kept in {Store}", asyncSettings!.Store);
 }
 
 // Tells the server this one replaces (SIGHUP), or systemd (Type=notify), that it serves.

@@ -31,6 +31,7 @@ public sealed class RunGate(int maxInflight, int maxQueue, SemaphoreSlim total)
     private readonly object _lock = new();
     private readonly LinkedList<Waiter> _queue = new();
     private int _running;
+    private TaskCompletionSource? _freed;
 
     public int MaxInflight { get; } = maxInflight;
 
@@ -90,6 +91,43 @@ public sealed class RunGate(int maxInflight, int maxQueue, SemaphoreSlim total)
         return Admission.Admitted;
     }
 
+    /// <summary>
+    /// Takes a slot only when one is free now and no request waits for one: an asynchronous call never takes a
+    /// synchronous request's place, it waits for the function to be idle enough (see <see cref="WhenFreedAsync"/>).
+    /// </summary>
+    public bool TryEnterIdle()
+    {
+        lock (_lock)
+        {
+            if (_running >= MaxInflight || _queue.Count > 0)
+            {
+                return false;
+            }
+
+            _running++;
+        }
+
+        if (!total.Wait(0))
+        {
+            Exit(releaseTotal: false);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Completes the next time a slot is given back with nobody waiting for it, or after <paramref name="atMost"/>.</summary>
+    public Task WhenFreedAsync(TimeSpan atMost, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource freed;
+        lock (_lock)
+        {
+            freed = _freed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        return freed.Task.WaitAsync(atMost, cancellationToken).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     /// <summary>Gives back the slot of an admitted request: to the first waiter if there is one.</summary>
     public void Exit() => Exit(releaseTotal: true);
 
@@ -101,6 +139,7 @@ public sealed class RunGate(int maxInflight, int maxQueue, SemaphoreSlim total)
         }
 
         Waiter? next = null;
+        TaskCompletionSource? freed = null;
         lock (_lock)
         {
             if (_queue.First is LinkedListNode<Waiter> first)
@@ -113,10 +152,12 @@ public sealed class RunGate(int maxInflight, int maxQueue, SemaphoreSlim total)
             else
             {
                 _running--;
+                (freed, _freed) = (_freed, null);
             }
         }
 
         next?.Admit();
+        freed?.TrySetResult();
     }
 
     private async ValueTask<Admission> WaitAsync(Waiter waiter, TimeSpan wait, CancellationToken cancellationToken)

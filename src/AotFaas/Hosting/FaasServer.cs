@@ -32,6 +32,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly Func<string, string?> _serverEnvironment;
     private readonly Func<FunctionPolicy, IFunctionInvoker> _invokers;
     private readonly string? _systemApiToken;
+    private readonly IAsyncCalls? _asyncCalls;
     private readonly TlsCertificate? _certificate;
 
     // Shared by every set of functions the server serves: a new set does not add to --max-total-inflight.
@@ -46,8 +47,11 @@ public sealed class FaasServer : IAsyncDisposable
     /// <param name="serverEnvironment">The server's environment variables, for PATH, HOME, LANG, TZ, pass-env and secrets; the process's when null.</param>
     /// <exception cref="TlsCertificateException">The TLS certificate or key cannot be used.</exception>
     /// <exception cref="InvalidOperationException">A secret the options name is missing, or an https listener has no certificate.</exception>
-    public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, Func<FunctionPolicy, IFunctionInvoker> invokers, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null)
+    /// <param name="asyncCalls">Where asynchronous calls are stored and run from, when a function takes them.</param>
+    /// <param name="instruments">Adds the metrics of the ways of running the manifest uses (<see cref="InvokerFactory.Instruments"/>).</param>
+    public FaasServer(ServerOptions options, IReadOnlyList<Proc> functions, Func<string, Proc?> lookup, Func<FunctionPolicy, IFunctionInvoker> invokers, ILoggerFactory loggerFactory, Func<string, string?>? serverEnvironment = null, IAsyncCalls? asyncCalls = null, Action<System.Diagnostics.Metrics.Meter, Func<IEnumerable<FunctionPolicy>>>? instruments = null)
     {
+        _asyncCalls = asyncCalls;
         serverEnvironment ??= Environment.GetEnvironmentVariable;
         _log = loggerFactory.CreateLogger("AotFaas");
         if (options.TlsCertificatePath is string certificatePath)
@@ -111,7 +115,7 @@ public sealed class FaasServer : IAsyncDisposable
         if (options.Metrics)
         {
             // The policies of the functions served now: the instruments outlive a set of functions.
-            _metrics = new FaasMetrics(ServedPolicies, functions.Any(static proc => proc.Mode == FunctionMode.Http));
+            _metrics = new FaasMetrics(ServedPolicies, instruments);
             _exporter = new PrometheusExporter(_metrics.Meter);
         }
 
@@ -160,7 +164,15 @@ public sealed class FaasServer : IAsyncDisposable
     }
 
     private static Task StopInvokersAsync(FunctionSet set, TimeSpan killGrace)
-        => Task.WhenAll(set.Catalog.Policies.Select(policy => policy.Invoker.StopAsync(killGrace)));
+    {
+        var stopping = new List<Task>();
+        foreach (FunctionPolicy policy in set.Catalog.Policies)
+        {
+            stopping.Add(policy.Invoker.StopAsync(killGrace));
+        }
+
+        return Task.WhenAll(stopping);
+    }
 
     private ICollection<FunctionPolicy> ServedPolicies() => _functions.Catalog.Policies;
 
@@ -170,8 +182,14 @@ public sealed class FaasServer : IAsyncDisposable
         UnverifiedBodies unverified = UnverifiedBodies.For(functions, _options.Limits);
         var routes = new FunctionRoutes(catalog, unverified);
         var operations = new OperationsEndpoints(Lifecycle, _exporter, functions, catalog, _options.SystemApi, _systemApiToken, _options.Portal);
-        return new FunctionSet(functions, catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics), operations);
+        return new FunctionSet(functions, catalog, unverified, routes, new FunctionEndpoint(routes, _endpointLog, _metrics, _asyncCalls), operations);
     }
+
+    /// <summary>The route of the function named <paramref name="name"/> among those served now, or null.</summary>
+    public FunctionRoute? FindRoute(string name) => _functions.Routes.Find(name);
+
+    /// <summary>The server's instruments, or null with <c>--no-metrics</c>.</summary>
+    public System.Diagnostics.Metrics.Meter? Meter => _metrics?.Meter;
 
     /// <summary>The certificate the https listeners serve, or null without TLS.</summary>
     public TlsCertificate? Certificate => _certificate;
@@ -267,8 +285,11 @@ public sealed class FaasServer : IAsyncDisposable
         _log.LogInformation("Stopping: no new requests; runs in flight have {Seconds} s to finish", limits.DrainTimeout.TotalSeconds);
         using (var drain = new CancellationTokenSource(limits.DrainTimeout))
         {
-            // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL).
+            // Past the drain timeout Kestrel aborts the requests left, and their runs are stopped (SIGTERM, grace, SIGKILL);
+            // asynchronous calls running have the same time, and those cut short stay queued for the next start.
+            Task asyncCalls = _asyncCalls?.StopAsync(limits.DrainTimeout) ?? Task.CompletedTask;
             await StopAsync(drain.Token).ConfigureAwait(false);
+            await asyncCalls.ConfigureAwait(false);
         }
 
         // No request is left: the workers of mode: http functions get SIGTERM, and SIGKILL after --kill-grace.

@@ -13,6 +13,10 @@ namespace AotFaas.Hosting;
 /// </summary>
 public static class InvokerFactory
 {
+    /// <summary>The metrics of the ways of running the manifest uses: the workers' when a function has <c>mode: http</c>.</summary>
+    public static Action<System.Diagnostics.Metrics.Meter, Func<IEnumerable<FunctionPolicy>>>? Instruments
+        => FunctionTable.ProxiesHttp ? WorkerMetrics.Register : null;
+
     /// <summary>The invoker for <paramref name="policy"/>'s function.</summary>
     public static IFunctionInvoker Create(FunctionPolicy policy)
     {

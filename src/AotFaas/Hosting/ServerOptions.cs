@@ -59,6 +59,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     public IReadOnlyList<ListenSocket> ListenDescriptors { get; init; } = [];
 
     /// <summary>
+    /// The options of asynchronous calls (<c>--async-...</c>, <c>--callback-allow</c>), each with its value, as given:
+    /// read by the asynchronous calls themselves, in a binary that has them (see <c>Async/AsyncSettings</c>).
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>> AsyncArguments { get; init; } = [];
+
+    /// <summary>
     /// Checks the sockets passed in against the TLS options: a socket named <c>https</c> needs a certificate, and a
     /// certificate needs a socket named <c>https</c> (the URLs are not bound when sockets are passed).
     /// </summary>
@@ -154,9 +160,12 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
 
         """;
 
-    /// <summary>Reads <paramref name="args"/> and the environment through <paramref name="getEnvironment"/>.</summary>
+    /// <summary>
+    /// Reads <paramref name="args"/> and the environment through <paramref name="getEnvironment"/>; the options of
+    /// asynchronous calls only with <paramref name="asyncCalls"/> (a binary that has them), unknown otherwise.
+    /// </summary>
     /// <exception cref="UsageException">An option is unknown, lacks its value, or a value is malformed.</exception>
-    public static ServerOptions Parse(IReadOnlyList<string> args, Func<string, string?> getEnvironment)
+    public static ServerOptions Parse(IReadOnlyList<string> args, Func<string, string?> getEnvironment, bool asyncCalls = false)
     {
         string? urls = null;
         string? host = null;
@@ -173,6 +182,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
         int? maxConnections = null;
         string? tlsCertificate = null;
         string? tlsKey = null;
+        var asyncArguments = new List<KeyValuePair<string, string>>();
 
         for (int i = 0; i < args.Count; i++)
         {
@@ -269,6 +279,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
                 case "--tls-key":
                     tlsKey = NonEmpty(name, inlineValue ?? Next(args, ref i, name));
                     break;
+                case "--async-store" or "--async-retention" or "--callback-allow" when asyncCalls:
+                    asyncArguments.Add(new(name, inlineValue ?? Next(args, ref i, name)));
+                    break;
                 default:
                     throw new UsageException(arg.StartsWith('-') ? $"unknown option '{arg}'" : $"unexpected argument '{arg}'");
             }
@@ -334,6 +347,7 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
             Portal = portal,
             DrainDelay = drainDelay,
             MaxConnections = maxConnections,
+            AsyncArguments = asyncArguments,
         };
     }
 

@@ -93,6 +93,14 @@ public sealed class FaasApplication(FunctionEndpoint endpoint, OperationsEndpoin
     private static Task DispatchAsync(HttpContext context, long started, Endpoints endpoints)
     {
         string path = context.Request.Path.Value ?? string.Empty;
+        if (path.StartsWith(FunctionEndpoint.AsyncPrefix, StringComparison.Ordinal) && path.Length > FunctionEndpoint.AsyncPrefix.Length)
+        {
+            int end = path.IndexOf('/', FunctionEndpoint.AsyncPrefix.Length);
+            return end < 0
+                ? endpoints.Function.HandleAsync(context, path[FunctionEndpoint.AsyncPrefix.Length..], string.Empty, async: true)
+                : endpoints.Function.HandleAsync(context, path[FunctionEndpoint.AsyncPrefix.Length..end], path[end..], async: true);
+        }
+
         if (!path.StartsWith(FunctionPrefix, StringComparison.Ordinal) || path.Length == FunctionPrefix.Length)
         {
             // Every response says how long it took, these ones too (a few microseconds).

@@ -16,23 +16,28 @@ namespace AotFaas.Http;
 /// received and verified, a slot of the function's gate), then the function's <see cref="IFunctionInvoker"/>,
 /// then <see cref="ResponseWriter"/>. Each is one <see cref="Invocation"/>: one log line and one metrics record.
 /// </summary>
-public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndpoint> logger, FaasMetrics? metrics = null)
+public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndpoint> logger, FaasMetrics? metrics = null, IAsyncCalls? asyncCalls = null)
 {
     /// <summary>Where the endpoint's lines go; the dispatcher logs an unhandled exception there too.</summary>
     internal ILogger Logger => logger;
 
+    /// <summary>The path prefix of asynchronous calls: <c>/async-function/NAME</c>.</summary>
+    public const string AsyncPrefix = RequestTarget.AsyncPathPrefix;
+
     /// <summary>
     /// Runs the function <paramref name="name"/> for this request; <paramref name="pathInfo"/> is the
-    /// decoded path after its name, empty or starting with '/'.
+    /// decoded path after its name, empty or starting with '/'. With <paramref name="async"/> (<c>/async-function/</c>),
+    /// the call is admitted alike, then stored and answered 202 (or its state read, for <c>GET .../calls/ID</c>);
+    /// a function that takes no asynchronous calls is unknown there (404).
     /// </summary>
-    public async Task HandleAsync(HttpContext context, string name, string pathInfo)
+    public async Task HandleAsync(HttpContext context, string name, string pathInfo, bool async = false)
     {
         long started = Stopwatch.GetTimestamp();
         StringValues offered = context.Request.Headers[RequestId.Header];
         string requestId = RequestId.For(offered.Count == 1 ? offered[0] : null);
         context.Response.Headers[RequestId.Header] = requestId;
         FunctionRoute? route = routes.Find(name);
-        if (route is null)
+        if (route is null || (async && (asyncCalls is null || !route.Policy.Proc.TakesAsync)))
         {
             // Not an invocation: no function, no log line, and no metric labelled with a name anyone can make up.
             metrics?.UnknownFunction();
@@ -45,7 +50,15 @@ public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndp
         var invocation = new Invocation(route.Policy.Proc.FuncName, context.Request.Method, requestId, started);
         try
         {
-            await InvokeAsync(context, route, pathInfo, invocation);
+            if (async && asyncCalls!.TryReadStatus(context, route, pathInfo) is Task<InvokeResult> reading)
+            {
+                await using InvokeResult status = await reading;
+                await RespondAsync(context, status, invocation, route.Policy);
+            }
+            else
+            {
+                await InvokeAsync(context, route, pathInfo, invocation, async ? asyncCalls : null);
+            }
         }
         catch (Exception e) when (InvokeResult.ClientWentAway(context, e))
         {
@@ -69,8 +82,8 @@ public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndp
         }
     }
 
-    /// <summary>Admit, invoke, respond.</summary>
-    private static async Task InvokeAsync(HttpContext context, FunctionRoute route, string pathInfo, Invocation invocation)
+    /// <summary>Admit, invoke (or, for an asynchronous call, store), respond.</summary>
+    private static async Task InvokeAsync(HttpContext context, FunctionRoute route, string pathInfo, Invocation invocation, IAsyncCalls? store)
     {
         FunctionPolicy policy = route.Policy;
         if (AdmissionChecks.Check(context, route, pathInfo) is InvokeResult refused)
@@ -92,6 +105,16 @@ public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndp
                     await RespondAsync(context, unsigned, invocation, policy);
                     return;
                 }
+            }
+
+            if (store is not null)
+            {
+                // Accepted, not run: the call takes a slot when it runs, later.
+                (PipeReader body, long? bodyLength) = Input(context, signedBody);
+                signedInput = signedBody is null ? null : body;
+                await using InvokeResult accepted = await store.AcceptAsync(new InvokeRequest(context, pathInfo, body, bodyLength, invocation.RequestId, Remaining(policy, invocation), invocation.Started), policy);
+                await RespondAsync(context, accepted, invocation, policy);
+                return;
             }
 
             (Slot? slot, InvokeResult? turnedAway) = await AdmissionChecks.EnterAsync(context, policy, Remaining(policy, invocation), invocation.Elapsed);

@@ -1,7 +1,6 @@
 using AotFaas.Functions;
 using System.Diagnostics.Metrics;
 using AotFaas.Execution;
-using AotFaas.Invokers;
 
 namespace AotFaas.Operations;
 
@@ -26,8 +25,8 @@ public sealed class FaasMetrics : IDisposable
     private readonly Counter<long> _unknown;
 
     /// <param name="policies">The policies of the functions served now (those asked for so far), read at each scrape.</param>
-    /// <param name="workers">Whether a function keeps workers (<c>mode: http</c>): their instruments exist only then.</param>
-    public FaasMetrics(Func<IEnumerable<FunctionPolicy>> policies, bool workers = false)
+    /// <param name="more">Adds the instruments of a way of running the manifest uses (the workers of <c>mode: http</c>), if any.</param>
+    public FaasMetrics(Func<IEnumerable<FunctionPolicy>> policies, Action<Meter, Func<IEnumerable<FunctionPolicy>>>? more = null)
     {
         _invocations = _meter.CreateCounter<long>("aotfaas.invocations", description: "Requests to a function, by function and response status (499: the client went away).");
         _duration = _meter.CreateHistogram<double>("aotfaas.invocation.duration", "s", "Time from receiving a request to its response, by function.");
@@ -39,14 +38,7 @@ public sealed class FaasMetrics : IDisposable
         _unknown = _meter.CreateCounter<long>("aotfaas.unknown_function_requests", description: "Requests for a function name that does not exist (404).");
         _meter.CreateObservableUpDownCounter("aotfaas.inflight", () => PerFunction(policies(), static policy => policy.Gate.Running), description: "Runs in flight, by function.");
         _meter.CreateObservableUpDownCounter("aotfaas.queued", () => PerFunction(policies(), static policy => policy.Gate.Waiting), description: "Requests waiting for a free slot, by function.");
-        if (workers)
-        {
-            _meter.CreateObservableUpDownCounter("aotfaas.workers.up", () => PerWorkers(policies(), static status => status.Ready), description: "Workers up and ready for calls, by function (mode: http).");
-            _meter.CreateObservableUpDownCounter("aotfaas.workers.replicas", () => PerWorkers(policies(), static status => status.Replicas), description: "Workers a function runs when it is not idle-stopped, by function (mode: http).");
-            _meter.CreateObservableCounter("aotfaas.worker.restarts", () => PerWorkers(policies(), static status => status.Restarts), description: "Workers started again after they exited or stopped answering, by function (mode: http).");
-            _meter.CreateObservableCounter("aotfaas.upstream_errors", () => PerWorkers(policies(), static status => status.UpstreamErrors), description: "Calls that failed between the server and a worker (refused, reset, malformed, timed out), by function (mode: http).");
-        }
-
+        more?.Invoke(_meter, policies);
         _meter.CreateObservableUpDownCounter("process.resident_memory", () => Environment.WorkingSet, "By", "Resident memory of the server process.");
         _meter.CreateObservableCounter("process.cpu", () => Environment.CpuUsage.TotalTime.TotalSeconds, "s", "CPU time of the server process, user and system.");
         _meter.CreateObservableUpDownCounter("process.open_fds", OpenDescriptors, description: "Open file descriptors of the server process.");
@@ -94,17 +86,6 @@ public sealed class FaasMetrics : IDisposable
         foreach (FunctionPolicy policy in policies)
         {
             yield return new Measurement<long>(value(policy), new KeyValuePair<string, object?>("function", policy.Proc.FuncName));
-        }
-    }
-
-    private static IEnumerable<Measurement<long>> PerWorkers(IEnumerable<FunctionPolicy> policies, Func<IWorkerStatus, long> value)
-    {
-        foreach (FunctionPolicy policy in policies)
-        {
-            if (policy.Invoker.Workers is IWorkerStatus status)
-            {
-                yield return new Measurement<long>(value(status), new KeyValuePair<string, object?>("function", policy.Proc.FuncName));
-            }
         }
     }
 

@@ -72,25 +72,8 @@ internal static class ForwardedRequest
         return message;
     }
 
-    /// <summary>
-    /// The path and query after <c>/function/NAME</c>, as the client wrote them (percent-encoding kept: <c>%20</c> reaches
-    /// the worker as <c>%20</c>; an encoded '/' in the path is refused before, as for every function); "/" when there is none.
-    /// </summary>
-    internal static string Target(InvokeRequest request)
-    {
-        string raw = request.Context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? string.Empty;
-        if (raw.StartsWith(FunctionPolicy.PathPrefix, StringComparison.Ordinal))
-        {
-            int rest = raw.AsSpan(FunctionPolicy.PathPrefix.Length).IndexOfAny('/', '?');
-            string tail = rest < 0 ? string.Empty : raw[(FunctionPolicy.PathPrefix.Length + rest)..];
-            return tail.StartsWith('/') ? tail : "/" + tail;
-        }
-
-        // Absolute-form or otherwise unusual targets: the decoded path, encoded again.
-        string query = request.Context.Request.QueryString.Value ?? string.Empty;
-        string path = request.PathInfo.Length == 0 ? "/" : new PathString(request.PathInfo).ToUriComponent();
-        return path + query;
-    }
+    /// <summary>The path and query after <c>/function/NAME</c> (see <see cref="RequestTarget.After"/>).</summary>
+    internal static string Target(InvokeRequest request) => RequestTarget.After(request.Context, request.PathInfo);
 
     private static bool IsLeftOut(string name, Proc proc, StringValues connection)
     {
@@ -132,6 +115,9 @@ internal static class ForwardedRequest
         /// <summary>Bytes read from the client so far.</summary>
         public long BytesRead { get; private set; }
 
+        /// <summary>The client's body has been read to its end (and handed to the worker's connection).</summary>
+        public bool Complete { get; private set; }
+
         /// <summary>The most bytes sent to the worker in one write: the client's body arrives in 4 KiB segments, one send(2) each otherwise.</summary>
         private const int WriteSize = 64 * 1024;
 
@@ -170,6 +156,7 @@ internal static class ForwardedRequest
                     input.AdvanceTo(buffer.End);
                     if (read.IsCompleted || read.IsCanceled)
                     {
+                        Complete = read.IsCompleted;
                         return;
                     }
                 }

@@ -72,17 +72,23 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
         catch (Exception e)
         {
             response?.Dispose();
-            InvokeResult failed = Failure(request, e, deadline, worker);
-            failed.BytesIn = (message?.Content as ForwardedRequest.StreamedBody)?.BytesRead ?? 0;
+            var body = message?.Content as ForwardedRequest.StreamedBody;
+            bool uploading = body is { Complete: false };
+            InvokeResult failed = Failure(request, e, deadline, worker, uploading);
+            failed.BytesIn = body?.BytesRead ?? 0;
             message?.Dispose();
             deadline.Dispose();
-            _pool.Release(worker, failed.TimedOut, failed: failed.Status is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout);
+
+            // A deadline that passed while the client was still sending its body is the client's doing, not the worker's:
+            // it does not count towards the worker's restart (else slow clients could keep restarting it).
+            bool workersFault = failed.Status is StatusCodes.Status502BadGateway || (failed.Status is StatusCodes.Status504GatewayTimeout && !uploading);
+            _pool.Release(worker, failed.TimedOut && !uploading, failed: workersFault);
             return failed;
         }
     }
 
     /// <summary>What a call that got no response head comes to.</summary>
-    private InvokeResult Failure(InvokeRequest request, Exception e, CancellationTokenSource deadline, Worker worker)
+    private InvokeResult Failure(InvokeRequest request, Exception e, CancellationTokenSource deadline, Worker worker, bool uploading)
     {
         string function = _policy.Proc.FuncName;
         TimeSpan elapsed = Stopwatch.GetElapsedTime(request.Started);
@@ -98,6 +104,13 @@ public sealed class HttpProxyInvoker : IFunctionInvoker
             {
                 return input;
             }
+        }
+
+        if (deadline.IsCancellationRequested && uploading)
+        {
+            InvokeResult slow = InvokeResult.Refusal(StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {Quantity.FormatDuration((long)_policy.Timeout.TotalMilliseconds)} while the request body was still arriving; the call to worker {worker.Number} was cancelled");
+            slow.TimedOut = true;
+            return slow;
         }
 
         if (deadline.IsCancellationRequested)

@@ -36,7 +36,7 @@ public sealed class TestServer : IAsyncDisposable
         Proc[] all = functions.ToArray();
         Dictionary<string, Proc> table = all.ToDictionary(p => p.FuncName);
         options = (options ?? new ServerOptions("http://127.0.0.1:0")) with { Limits = limits ?? options?.Limits ?? new RunLimits() };
-        var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), static policy => policy.Proc.Mode == FunctionMode.Http ? new AotFaas.Workers.HttpProxyInvoker(policy, policy.WorkerLog) : new ExecInvoker(policy), loggerFactory ?? NullLoggerFactory.Instance, environment);
+        var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), static policy => policy.Proc.Mode == FunctionMode.Http ? new AotFaas.Workers.HttpProxyInvoker(policy, policy.WorkerLog) : new ExecInvoker(policy), loggerFactory ?? NullLoggerFactory.Instance, environment, instruments: AotFaas.Workers.WorkerMetrics.Register);
         await server.StartAsync();
         var testServer = new TestServer(server, new HttpClient { BaseAddress = new Uri(server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) });
         ByClient.Add(testServer.Client, testServer);

@@ -32,6 +32,8 @@ public sealed class WorkerServerTests : IAsyncLifetime
                 body = self.rfile.read(n) if n else b""
                 if self.path == "/crash": os._exit(9)
                 if self.path.startswith("/sleep/"): time.sleep(float(self.path[7:]))
+                if self.path == "/flood":
+                    sys.stdout.write("".join("flood %d\n" % i for i in range(5000))); sys.stdout.flush()
                 if self.path == "/log":
                     sys.stdout.write("plain line\r\n\x1b[31mred\x07\n" + "x" * 5000 + "\nend without newline")
                     sys.stdout.flush()
@@ -239,6 +241,69 @@ public sealed class WorkerServerTests : IAsyncLifetime
 
         using HttpResponseMessage response = await Client.GetAsync("/function/echo/after");
         Assert.Equal(started, (await PidOf(response)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    // Not "Connection: keep-alive, X-Foo" (nor close or upgrade beside a name): Kestrel hands such a header over as the
+    // known token alone ("keep-alive"), so the names beside it cannot be seen; README says so.
+    [Theory]
+    [InlineData("Connection: X-Foo")]
+    [InlineData("Connection: X-Bar-None, X-Foo")]
+    public async Task A_header_the_clients_Connection_names_does_not_reach_the_worker(string connection)
+    {
+        Uri server = Client.BaseAddress!;
+        byte[] head = Encoding.ASCII.GetBytes($"GET /function/echo/h HTTP/1.1\r\nHost: {server.Authority}\r\n{connection}\r\nX-Foo: dropme\r\nX-Bar: keep\r\n\r\n");
+        RawHttp.Response response = await RawHttp.ExchangeAsync(server, "GET", [head]);
+        Assert.Equal(200, response.Status);
+        Assert.Contains("\"x-bar\": \"keep\"", response.Text);
+        Assert.DoesNotContain("x-foo", response.Text);
+    }
+
+    [Fact]
+    public async Task A_dot_segment_routes_and_the_worker_gets_the_path_after_the_routed_name()
+    {
+        Uri server = Client.BaseAddress!;
+        byte[] head = Encoding.ASCII.GetBytes($"GET /function/slow/../echo/x%20y?q=1 HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\n\r\n");
+        RawHttp.Response response = await RawHttp.ExchangeAsync(server, "GET", [head]);
+        Assert.Equal(200, response.Status);
+        Assert.Contains("\"target\": \"/x%20y?q=1\"", response.Text);
+    }
+
+    [Fact]
+    public async Task A_client_that_uploads_too_slowly_gets_504_and_does_not_get_the_worker_restarted()
+    {
+        using HttpResponseMessage first = await Client.GetAsync("/function/slow/first");
+        int pid = await PidOf(first);
+        Uri server = Client.BaseAddress!;
+        for (int i = 0; i < 4; i++)
+        {
+            // Five bytes announced, one sent: the deadline passes while the body is still arriving.
+            byte[] head = Encoding.ASCII.GetBytes($"POST /function/slow/upload HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\nContent-Length: 5\r\n\r\nx");
+            RawHttp.Response late = await RawHttp.ExchangeAsync(server, "POST", [head]);
+            Assert.Equal(504, late.Status);
+            Assert.Contains("while the request body was still arriving", late.Text);
+        }
+
+        using HttpResponseMessage after = await Client.GetAsync("/function/slow/after");
+        Assert.Equal(pid, await PidOf(after));
+        Assert.DoesNotContain(_log.Entries, e => e.Message.Contains("calls in a row", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_worker_that_floods_its_output_is_logged_up_to_its_rate_and_the_rest_counted()
+    {
+        using HttpResponseMessage response = await Client.GetAsync("/function/slow/flood");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(await WaitForLogAsync(e => e.Message == "slow[1] stdout: more than 100 lines a second: lines are counted, not logged, until it slows down"), Dump());
+
+        // A line that comes a second later is logged after the count of those that were not (all 5,000 were written before it).
+        await Task.Delay(1100);
+        using HttpResponseMessage more = await Client.GetAsync("/function/slow/log");
+        Assert.True(await WaitForLogAsync(e => e.Message == "slow[1] stdout: plain line"), Dump());
+        long notLogged = _log.Entries.Where(e => e.Message.StartsWith("slow[1] stdout: ", StringComparison.Ordinal) && e.Message.EndsWith(" line(s) not logged (more than 100 a second)", StringComparison.Ordinal))
+            .Sum(e => long.Parse(e.Message.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture));
+        int logged = _log.Entries.Count(e => e.Message.StartsWith("slow[1] stdout: flood ", StringComparison.Ordinal));
+        Assert.InRange(logged, 1000, 1200);
+        Assert.Equal(5000, logged + notLogged);
     }
 
     private static async Task<int> PidOf(HttpResponseMessage response)

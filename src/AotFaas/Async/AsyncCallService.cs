@@ -1,0 +1,619 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using AotFaas.Functions;
+using AotFaas.Http;
+using AotFaas.Invokers;
+using AotFaas.Shared;
+
+namespace AotFaas.Async;
+
+/// <summary>The server-wide settings of asynchronous calls.</summary>
+/// <param name="Store">Where calls are kept (<c>--async-store</c>): a SQLite file.</param>
+/// <param name="Retention">How long an ended call's state and output are kept (<c>--async-retention</c>).</param>
+/// <param name="Callbacks">Which callback URLs calls may name (<c>--callback-allow</c>).</param>
+public sealed record AsyncSettings(string Store, TimeSpan Retention, CallbackPolicy Callbacks)
+{
+    /// <summary>How many calls of a function may wait when its <c>async-queue</c> does not say.</summary>
+    public const int DefaultQueue = 1000;
+
+    /// <summary>The store's file name when <c>--async-store</c> does not say, in <c>$STATE_DIRECTORY</c> or the working directory.</summary>
+    public const string DefaultStoreName = "aotfaas-async.db";
+
+    /// <summary>How long an ended call is kept when <c>--async-retention</c> does not say.</summary>
+    public static readonly TimeSpan DefaultRetention = TimeSpan.FromHours(1);
+
+    /// <summary>The help of the options, printed by <c>--help</c> of a binary that has asynchronous calls.</summary>
+    public const string Usage = """
+        Asynchronous calls (functions with async: true):
+          POST /async-function/{name}[/{path}]   checked as a synchronous call, then stored and
+                                     answered 202 with X-Call-Id and Location; it runs later.
+          GET /async-function/{name}/calls/{id}  the call's state, status and output (JSON).
+          --async-store PATH         The SQLite file calls are kept in (default: aotfaas-async.db in
+                                     $STATE_DIRECTORY, else in the working directory).
+          --async-retention DURATION How long an ended call's state and output are kept (default 1h).
+          --callback-allow HOST[:PORT],...  Hosts an X-Callback-Url may name (without a port: the
+                                     scheme's default); none by default. Repeatable.
+
+        """;
+
+    /// <summary>The settings from the server's <paramref name="arguments"/> (the server options' AsyncArguments).</summary>
+    /// <exception cref="FormatException">A value is malformed (said as a usage error).</exception>
+    public static AsyncSettings Parse(IReadOnlyList<KeyValuePair<string, string>> arguments, Func<string, string?> environment)
+    {
+        string? store = null;
+        TimeSpan retention = DefaultRetention;
+        var allowed = new List<string>();
+        foreach ((string name, string value) in arguments)
+        {
+            switch (name)
+            {
+                case "--async-store":
+                    store = value.Length > 0 ? value : throw new FormatException($"{name}: a file name is needed");
+                    break;
+                case "--async-retention":
+                    retention = Quantity.ParseDuration(value, out long milliseconds) is string error
+                        ? throw new FormatException($"{name}: {error}")
+                        : TimeSpan.FromMilliseconds(milliseconds);
+                    break;
+                default:
+                    allowed.Add(value);
+                    break;
+            }
+        }
+
+        CallbackPolicy callbacks = CallbackPolicy.Parse(allowed, out string? malformed) ?? throw new FormatException($"--callback-allow: {malformed}");
+        store ??= Path.Combine(environment("STATE_DIRECTORY") is { Length: > 0 } state ? state.Split(':')[0] : ".", DefaultStoreName);
+        return new AsyncSettings(store, retention, callbacks);
+    }
+}
+
+/// <summary>
+/// Asynchronous calls: accepts them into the <see cref="ICallStore"/> (202 once stored), runs each stored call like a
+/// synchronous one when its function has a slot free and no synchronous request waits for one (a busy function delays
+/// its asynchronous calls, it never refuses its synchronous ones for them), records what it came to, and hands it to
+/// the <see cref="CallbackSender"/>. Calls a stopping server did not finish stay queued for the next start.
+/// </summary>
+public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
+{
+    private readonly ICallStore _store;
+    private readonly AsyncSettings _settings;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _abortRuns = new();
+    private readonly ConcurrentDictionary<string, Signal> _wake = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private readonly List<Task> _loops = [];
+    private Func<string, FunctionRoute?> _find = static _ => null;
+    private CallbackSender? _callbacks;
+    private long _completed;
+
+    public AsyncCallService(ICallStore store, AsyncSettings settings, ILogger log)
+    {
+        _store = store;
+        _settings = settings;
+        _log = log;
+    }
+
+    /// <summary>Calls accepted and stored so far (this process).</summary>
+    public long Accepted => Interlocked.Read(ref _accepted);
+
+    private long _accepted;
+
+    /// <summary>Calls run to their end so far (this process).</summary>
+    public long Completed => Interlocked.Read(ref _completed);
+
+    /// <summary>The deliveries (null before <see cref="StartAsync"/>).</summary>
+    public CallbackSender? Callbacks => _callbacks;
+
+    /// <summary>The store the calls are kept in.</summary>
+    public ICallStore Store => _store;
+
+    /// <summary>
+    /// Adds the instruments of asynchronous calls to the server's <paramref name="meter"/> (none with <c>--no-metrics</c>):
+    /// calls queued and the age of the oldest, per function (read from the store at each scrape); calls accepted and
+    /// ended; callbacks delivered, retried and given up.
+    /// </summary>
+    public void AttachMetrics(System.Diagnostics.Metrics.Meter? meter)
+    {
+        if (meter is null)
+        {
+            return;
+        }
+
+        meter.CreateObservableUpDownCounter("aotfaas.async.queued", () => QueueMeasurements(static (stats, _) => stats.Queued), description: "Asynchronous calls stored and waiting to run, by function.");
+        meter.CreateObservableUpDownCounter("aotfaas.async.oldest_age", () => QueueMeasurements(static (stats, now) => (now - stats.OldestAcceptedAt) / 1000.0), "s", "Age of the oldest asynchronous call waiting to run, by function.");
+        meter.CreateObservableCounter("aotfaas.async.accepted", () => Accepted, description: "Asynchronous calls accepted (202) by this process.");
+        meter.CreateObservableCounter("aotfaas.async.completed", () => Completed, description: "Asynchronous calls run to their end by this process.");
+        meter.CreateObservableCounter("aotfaas.async.callbacks.delivered", () => _callbacks?.Delivered ?? 0, description: "Callbacks delivered (2xx).");
+        meter.CreateObservableCounter("aotfaas.async.callbacks.retried", () => _callbacks?.Retried ?? 0, description: "Callback attempts that failed and were scheduled again.");
+        meter.CreateObservableCounter("aotfaas.async.callbacks.given_up", () => _callbacks?.GivenUp ?? 0, description: "Callbacks given up after their attempts.");
+    }
+
+    private IEnumerable<System.Diagnostics.Metrics.Measurement<double>> QueueMeasurements(Func<(int Queued, long OldestAcceptedAt), long, double> value)
+    {
+        IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)> stats;
+        try
+        {
+            Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> reading = _store.QueueStatsAsync();
+            stats = reading.Wait(TimeSpan.FromSeconds(2)) ? reading.Result : new Dictionary<string, (int, long)>();
+        }
+        catch (AggregateException)
+        {
+            stats = new Dictionary<string, (int, long)>();
+        }
+
+        long now = SqliteCallStore.Now();
+        foreach ((string function, (int Queued, long OldestAcceptedAt) queue) in stats)
+        {
+            yield return new(value(queue, now), new KeyValuePair<string, object?>("function", function));
+        }
+    }
+
+    /// <summary>
+    /// Queues again the calls a server that died left running, then runs the stored calls of <paramref name="functions"/>
+    /// (those with <c>async: true</c>), finding each function's current route with <paramref name="find"/>.
+    /// </summary>
+    public async Task StartAsync(IEnumerable<Proc> functions, Func<string, FunctionRoute?> find)
+    {
+        _find = find;
+        int recovered = await _store.RecoverAsync().ConfigureAwait(false);
+        if (recovered > 0)
+        {
+            LogRecovered(_log, recovered);
+        }
+
+        _callbacks = new CallbackSender(_store, _log, _stopping.Token);
+        _loops.Add(_callbacks.RunAsync());
+        _loops.Add(PurgeAsync());
+        foreach (Proc proc in functions)
+        {
+            if (proc.TakesAsync)
+            {
+                _loops.Add(DispatchAsync(proc.FuncName));
+            }
+        }
+    }
+
+    public async Task<InvokeResult> AcceptAsync(InvokeRequest request, FunctionPolicy policy)
+    {
+        string function = policy.Proc.FuncName;
+        if (_stopping.IsCancellationRequested)
+        {
+            return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is stopping: try again later");
+        }
+
+        HttpContext context = request.Context;
+        string? callback = null;
+        Microsoft.Extensions.Primitives.StringValues urls = context.Request.Headers["X-Callback-Url"];
+        if (urls.Count > 1)
+        {
+            return InvokeResult.Refusal(StatusCodes.Status400BadRequest, "more than one X-Callback-Url");
+        }
+
+        if (urls.Count == 1)
+        {
+            if (_settings.Callbacks.Check(urls[0]!, out string? reason) is not Uri uri)
+            {
+                return InvokeResult.Refusal(StatusCodes.Status400BadRequest, $"X-Callback-Url refused: {reason}");
+            }
+
+            callback = uri.AbsoluteUri;
+        }
+
+        byte[] body;
+        try
+        {
+            body = await ReadAllAsync(request.Input, policy.MaxBody, request.Aborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (InvokeResult.ForInputFailure(context, e, function, policy.MaxBody, Stopwatch.GetElapsedTime(request.Started)) is InvokeResult failed)
+        {
+            return failed;
+        }
+
+        string pathInfo = request.PathInfo;
+        string target = RequestTarget.After(context, pathInfo);
+        var call = new StoredCall
+        {
+            Id = request.RequestId,
+            Function = function,
+            AcceptedAt = SqliteCallStore.Now(),
+            Request = CallRequest.From(context, pathInfo, target).ToBytes(),
+            Body = body,
+            CallbackUrl = callback,
+        };
+
+        EnqueueResult stored;
+        try
+        {
+            stored = await _store.EnqueueAsync(call, policy.Proc.AsyncQueue ?? AsyncSettings.DefaultQueue).ConfigureAwait(false);
+            if (stored == EnqueueResult.DuplicateId)
+            {
+                // The caller's X-Request-Id names a call stored already: this one gets an id of its own.
+                call = CopyWithId(call, RandomId());
+                stored = await _store.EnqueueAsync(call, policy.Proc.AsyncQueue ?? AsyncSettings.DefaultQueue).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be stored: {e.Message}", LogLevel.Error);
+        }
+
+        if (stored == EnqueueResult.QueueFull)
+        {
+            InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status429TooManyRequests, $"'{function}' has {policy.Proc.AsyncQueue ?? AsyncSettings.DefaultQueue} asynchronous calls waiting already; try again later");
+            busy.Headers.Add(new("Retry-After", "1"));
+            return busy;
+        }
+
+        Interlocked.Increment(ref _accepted);
+        Wake(function);
+        InvokeResult accepted = InvokeResult.Refusal(StatusCodes.Status202Accepted, $"accepted: call {call.Id} of '{function}'", LogLevel.Information);
+        accepted.Outcome = $"accepted as call {call.Id}";
+        accepted.BytesIn = body.Length;
+        accepted.Headers.Add(new("X-Call-Id", call.Id));
+        accepted.Headers.Add(new("Location", $"{FunctionEndpoint.AsyncPrefix}{function}{CallsSegment}{Uri.EscapeDataString(call.Id)}"));
+        return accepted;
+    }
+
+    /// <summary>Where a call's state is read, after <c>/async-function/NAME</c>: <c>GET /async-function/NAME/calls/ID</c>.</summary>
+    public const string CallsSegment = "/calls/";
+
+    /// <summary>
+    /// A call's state: behind the function's header check (bearer, token); a function whose callers sign their bodies
+    /// cannot sign a GET, and its call ids (random, 128 bits, unless the caller chose its own) are what grants the read.
+    /// </summary>
+    public Task<InvokeResult>? TryReadStatus(HttpContext context, FunctionRoute route, string pathInfo)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method) || !pathInfo.StartsWith(CallsSegment, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        string id = pathInfo[CallsSegment.Length..];
+        if (id.Length == 0 || id.Contains('/', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        if (route.AuthError is not null)
+        {
+            return Task.FromResult(InvokeResult.Refusal(StatusCodes.Status500InternalServerError, $"'{route.Policy.Proc.FuncName}' cannot check its callers: its auth secret is not set", LogLevel.Error));
+        }
+
+        return route.Auth is { SignsBody: false } auth && !auth.CheckHeaders(context.Request.Headers)
+            ? Task.FromResult(Security.FunctionAuth.Unauthorized(auth))
+            : StatusAsync(route.Policy, id);
+    }
+
+    private async Task<InvokeResult> StatusAsync(FunctionPolicy policy, string callId)
+    {
+        StoredCall? call;
+        try
+        {
+            call = await _store.FindAsync(policy.Proc.FuncName, callId).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be read: {e.Message}", LogLevel.Error);
+        }
+
+        if (call is null)
+        {
+            return InvokeResult.Refusal(StatusCodes.Status404NotFound, $"no call {callId} of '{policy.Proc.FuncName}' (never accepted, or past its retention)", LogLevel.Information);
+        }
+
+        return new InvokeResult
+        {
+            Status = StatusCodes.Status200OK,
+            ContentType = "application/json",
+            Body = new BytesBody(CallStatus.Json(call)),
+            Outcome = $"call {call.Id}: {call.State.ToString().ToLowerInvariant()}",
+        };
+    }
+
+    /// <summary>
+    /// Stops taking stored calls; calls running get until <paramref name="drainTimeout"/> to end, then are stopped and
+    /// queued again for the next start; the deliveries stop (due ones are retried at the next start).
+    /// </summary>
+    public async Task StopAsync(TimeSpan drainTimeout)
+    {
+        _stopping.Cancel();
+        foreach (Signal signal in _wake.Values)
+        {
+            signal.Set();
+        }
+
+        Task running = Task.WhenAll(_running.Values);
+        if (await Task.WhenAny(running, Task.Delay(drainTimeout)).ConfigureAwait(false) != running)
+        {
+            LogDrainCut(_log, _running.Count);
+            _abortRuns.Cancel();
+            await running.ConfigureAwait(false);
+        }
+
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        }
+
+        await _store.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+        _abortRuns.Dispose();
+    }
+
+    private void Wake(string function) => _wake.GetOrAdd(function, static _ => new Signal()).Set();
+
+    /// <summary>Runs the stored calls of <paramref name="function"/>, oldest first, each when the function has a slot to spare.</summary>
+    private async Task DispatchAsync(string function)
+    {
+        Signal wake = _wake.GetOrAdd(function, static _ => new Signal());
+        CancellationToken stopping = _stopping.Token;
+        TimeSpan poll = TimeSpan.FromSeconds(1);
+        bool maybeQueued = true;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                if (!maybeQueued)
+                {
+                    await wake.WaitAsync(poll, stopping).ConfigureAwait(false);
+                    maybeQueued = true;
+                    continue;
+                }
+
+                if (_find(function) is not FunctionRoute route || !route.Policy.Proc.TakesAsync)
+                {
+                    // Replaced by a reload without asynchronous calls: what is queued waits.
+                    maybeQueued = false;
+                    continue;
+                }
+
+                RunGate gate = route.Policy.Gate;
+                if (!gate.TryEnterIdle())
+                {
+                    await gate.WhenFreedAsync(poll, stopping).ConfigureAwait(false);
+                    continue;
+                }
+
+                StoredCall? call;
+                try
+                {
+                    call = await _store.ClaimNextAsync(function).ConfigureAwait(false);
+                }
+                catch
+                {
+                    gate.Exit();
+                    throw;
+                }
+
+                if (call is null)
+                {
+                    gate.Exit();
+                    maybeQueued = false;
+                    continue;
+                }
+
+                Task run = RunAsync(route.Policy, call);
+                _running[call.Id] = run;
+                _ = run.ContinueWith(_ => _running.TryRemove(call.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                LogStoreFailed(_log, function, e.Message);
+                await Task.Delay(poll, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One stored call, run like a synchronous one; its slot (taken by the dispatcher) is given back at its end.</summary>
+    private async Task RunAsync(FunctionPolicy policy, StoredCall call)
+    {
+        await Task.Yield();
+        long started = Stopwatch.GetTimestamp();
+        bool requeue = false;
+        try
+        {
+            CallRequest stored = CallRequest.FromBytes(call.Request);
+            HttpContext context = StoredContext.For(call.Function, stored, _abortRuns.Token);
+            bool hasInput = FunctionPolicy.HasInput(stored.Method);
+            PipeReader input = PipeReader.Create(hasInput ? new ReadOnlySequence<byte>(call.Body) : ReadOnlySequence<byte>.Empty);
+            var request = new InvokeRequest(context, stored.PathInfo, input, hasInput ? call.Body.Length : null, call.Id, policy.Timeout, started);
+            await using (InvokeResult result = await policy.Invoker.InvokeAsync(request).ConfigureAwait(false))
+            {
+                if (result.NoResponse && _abortRuns.IsCancellationRequested)
+                {
+                    requeue = true;
+                }
+                else
+                {
+                    (call.Output, call.ContentType) = await OutputAsync(result, policy).ConfigureAwait(false);
+                    await result.Ended.ConfigureAwait(false);
+                    result.Conclude();
+                    call.Status = result.Status;
+                    call.Exit = result.Exit;
+                    LogEnded(_log, call.Function, call.Id, result.Status, Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.Outcome);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_abortRuns.IsCancellationRequested)
+        {
+            // A call that cannot run (its stored request is unreadable, the invoker failed) ends as the server's 500.
+            call.Status = StatusCodes.Status500InternalServerError;
+            call.Exit = "-";
+            call.ContentType = ResponseWriter.TextContentType;
+            call.Output = System.Text.Encoding.UTF8.GetBytes($"the call could not be run: {e.Message.ReplaceLineEndings(" ")}\n");
+            LogEnded(_log, call.Function, call.Id, 500, Stopwatch.GetElapsedTime(started).TotalMilliseconds, "could not be run: " + e.GetType().Name);
+        }
+        catch (OperationCanceledException)
+        {
+            requeue = true;
+        }
+        finally
+        {
+            policy.Gate.Exit();
+        }
+
+        try
+        {
+            if (requeue)
+            {
+                await _store.RequeueAsync(call.Id).ConfigureAwait(false);
+                return;
+            }
+
+            call.State = CallState.Done;
+            call.EndedAt = SqliteCallStore.Now();
+            await _store.CompleteAsync(call).ConfigureAwait(false);
+            Interlocked.Increment(ref _completed);
+            if (call.CallbackUrl is not null)
+            {
+                _callbacks?.Wake();
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // Left running in the store: the next start queues it again (at least once).
+            LogStoreFailed(_log, call.Function, e.Message);
+        }
+        finally
+        {
+            // The dispatcher may have stopped waiting for a slot of this function.
+            Wake(call.Function);
+        }
+    }
+
+    /// <summary>The body a synchronous call would have answered with, up to <c>max-output</c>, and its Content-Type.</summary>
+    private static async Task<(byte[] Output, string? ContentType)> OutputAsync(InvokeResult result, FunctionPolicy policy)
+    {
+        if (result.Body is not IResponseBody body)
+        {
+            return (System.Text.Encoding.UTF8.GetBytes((result.Message ?? string.Empty).ReplaceLineEndings(" ") + "\n"), ResponseWriter.TextContentType);
+        }
+
+        using var kept = new BoundedStream(policy.MaxOutput);
+        using var deadline = new CancellationTokenSource(policy.Timeout);
+        try
+        {
+            await body.CopyToAsync(kept, deadline.Token, result.BodyOffset).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            result.Outcome += "; its output was cut: " + e.Message;
+        }
+
+        return (kept.ToArray(), result.ContentType);
+    }
+
+    private async Task PurgeAsync()
+    {
+        TimeSpan every = TimeSpan.FromMilliseconds(Math.Clamp(_settings.Retention.TotalMilliseconds / 10, 1000, 60_000));
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(every, _stopping.Token).ConfigureAwait(false);
+                await _store.PurgeAsync(SqliteCallStore.Now() - (long)_settings.Retention.TotalMilliseconds).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                LogStoreFailed(_log, "-", e.Message);
+            }
+        }
+    }
+
+    private static async Task<byte[]> ReadAllAsync(PipeReader input, long limit, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (buffer.WrittenCount + read.Buffer.Length > limit)
+            {
+                input.AdvanceTo(read.Buffer.End);
+                throw new InputTooLargeException(limit);
+            }
+
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                buffer.Write(segment.Span);
+            }
+
+            input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted || read.IsCanceled)
+            {
+                return buffer.WrittenSpan.ToArray();
+            }
+        }
+    }
+
+    private static StoredCall CopyWithId(StoredCall call, string id) => new()
+    {
+        Id = id,
+        Function = call.Function,
+        AcceptedAt = call.AcceptedAt,
+        Request = call.Request,
+        Body = call.Body,
+        CallbackUrl = call.CallbackUrl,
+    };
+
+    private static string RandomId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Asynchronous calls: {Count} left running by a server that stopped are queued again")]
+    private static partial void LogRecovered(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Information, Message = "{Function} call {CallId} ended: {Status} in {Milliseconds:F1} ms ({Outcome})")]
+    private static partial void LogEnded(ILogger logger, string function, string callId, int status, double milliseconds, string outcome);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Error, Message = "Asynchronous calls of {Function}: the store failed: {Reason}")]
+    private static partial void LogStoreFailed(ILogger logger, string function, string reason);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Warning, Message = "Asynchronous calls: {Count} still running at the drain timeout are stopped and queued again")]
+    private static partial void LogDrainCut(ILogger logger, int count);
+
+    /// <summary>A wake-up that is not lost when it comes before the wait.</summary>
+    private sealed class Signal
+    {
+        private TaskCompletionSource _set = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Set() => Volatile.Read(ref _set).TrySetResult();
+
+        public async Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken)
+        {
+            TaskCompletionSource current = Volatile.Read(ref _set);
+            try
+            {
+                await current.Task.WaitAsync(atMost, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+
+            if (current.Task.IsCompleted)
+            {
+                Interlocked.CompareExchange(ref _set, new(TaskCreationOptions.RunContinuationsAsynchronously), current);
+            }
+        }
+    }
+}

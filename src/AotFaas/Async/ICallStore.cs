@@ -1,0 +1,52 @@
+namespace AotFaas.Async;
+
+/// <summary>What accepting a call came to.</summary>
+public enum EnqueueResult
+{
+    /// <summary>Stored durably: the call will run.</summary>
+    Accepted,
+
+    /// <summary>The function's <c>async-queue</c> is full: 429.</summary>
+    QueueFull,
+
+    /// <summary>A call with this id exists already.</summary>
+    DuplicateId,
+}
+
+/// <summary>
+/// Where asynchronous calls are kept from their 202 to the end of their retention: SQLite on one machine
+/// (<see cref="SqliteCallStore"/>). A call answered 202 is stored durably before the answer; a call taken to run is
+/// marked running, and queued again at the next start if its server died (at least once).
+/// </summary>
+public interface ICallStore : IAsyncDisposable
+{
+    /// <summary>Stores <paramref name="call"/> queued, unless <paramref name="queueLimit"/> calls of its function wait already.</summary>
+    Task<EnqueueResult> EnqueueAsync(StoredCall call, int queueLimit);
+
+    /// <summary>Takes the oldest queued call of <paramref name="function"/> to run (it is marked running), or null.</summary>
+    Task<StoredCall?> ClaimNextAsync(string function);
+
+    /// <summary>Records the end of <paramref name="call"/> (its outcome fields set) and, when it has a callback, makes it due now.</summary>
+    Task CompleteAsync(StoredCall call);
+
+    /// <summary>Puts a call taken to run back in the queue (the server stops before it ran).</summary>
+    Task RequeueAsync(string id);
+
+    /// <summary>The call <paramref name="id"/> of <paramref name="function"/>, or null (never stored, or past its retention).</summary>
+    Task<StoredCall?> FindAsync(string function, string id);
+
+    /// <summary>Calls left running by a server that died are queued again; returns how many.</summary>
+    Task<int> RecoverAsync();
+
+    /// <summary>Queued calls per function, and when the oldest of each was accepted (Unix milliseconds).</summary>
+    Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync();
+
+    /// <summary>Ended calls whose callback is due at <paramref name="now"/> (Unix milliseconds), at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit);
+
+    /// <summary>Records a delivery attempt's outcome: its state, attempts and next due time.</summary>
+    Task UpdateCallbackAsync(StoredCall call);
+
+    /// <summary>Forgets ended calls that ended before <paramref name="before"/> (Unix milliseconds) and whose callback is settled.</summary>
+    Task<int> PurgeAsync(long before);
+}

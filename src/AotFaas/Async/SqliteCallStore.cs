@@ -1,0 +1,454 @@
+using System.Collections.Concurrent;
+using SQLitePCL;
+
+namespace AotFaas.Async;
+
+/// <summary>
+/// The calls in one SQLite file (WAL mode, <c>synchronous=FULL</c>: a 202 is answered only once its call is on disk,
+/// surviving a crash of the server and of the machine). One connection, used by one thread of its own: every
+/// operation is queued to it, and the calls accepted while a commit is under way are stored together in the next
+/// transaction, one fsync for all of them (group commit). SQLite is linked into the binary (libsqlite3.a through
+/// SQLitePCLRaw's sqlite3 provider) only when a function takes asynchronous calls.
+/// </summary>
+public sealed class SqliteCallStore : ICallStore
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS calls (
+          id TEXT PRIMARY KEY,
+          function TEXT NOT NULL,
+          state INTEGER NOT NULL,
+          accepted_at INTEGER NOT NULL,
+          started_at INTEGER,
+          ended_at INTEGER,
+          runs INTEGER NOT NULL DEFAULT 0,
+          request BLOB NOT NULL,
+          body BLOB NOT NULL,
+          callback_url TEXT,
+          status INTEGER,
+          exit TEXT,
+          content_type TEXT,
+          output BLOB,
+          callback_state INTEGER NOT NULL DEFAULT 0,
+          callback_attempts INTEGER NOT NULL DEFAULT 0,
+          callback_due_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS calls_queue ON calls (function, state, accepted_at);
+        CREATE INDEX IF NOT EXISTS calls_callbacks ON calls (callback_state, callback_due_at);
+        CREATE INDEX IF NOT EXISTS calls_ended ON calls (state, ended_at);
+        """;
+
+    private const string Columns = "id, function, state, accepted_at, started_at, ended_at, runs, request, body, callback_url, status, exit, content_type, output, callback_state, callback_attempts, callback_due_at";
+
+    private static int s_provider;
+
+    private readonly sqlite3 _db;
+    private readonly BlockingCollection<Work> _work = [];
+    private readonly Thread _thread;
+    private readonly Dictionary<string, sqlite3_stmt> _statements = [];
+
+    private SqliteCallStore(sqlite3 db, string path)
+    {
+        _db = db;
+        Path = path;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "aotfaas async store" };
+        _thread.UnsafeStart();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    /// <summary>Opens (creating when needed) the store at <paramref name="path"/>.</summary>
+    /// <exception cref="IOException">The file cannot be opened or is not a store.</exception>
+    public static SqliteCallStore Open(string path)
+    {
+        if (Interlocked.Exchange(ref s_provider, 1) == 0)
+        {
+            raw.SetProvider(new SQLite3Provider_sqlite3());
+        }
+
+        int rc = raw.sqlite3_open_v2(path, out sqlite3 db, raw.SQLITE_OPEN_READWRITE | raw.SQLITE_OPEN_CREATE | raw.SQLITE_OPEN_NOMUTEX, null);
+        if (rc != raw.SQLITE_OK)
+        {
+            string message = db is null ? raw.sqlite3_errstr(rc).utf8_to_string() : raw.sqlite3_errmsg(db).utf8_to_string();
+            db?.Dispose();
+            throw new IOException($"cannot open the async store '{path}': {message}");
+        }
+
+        try
+        {
+            Exec(db, "PRAGMA busy_timeout = 5000");
+            Exec(db, "PRAGMA journal_mode = WAL");
+            Exec(db, "PRAGMA synchronous = FULL");
+            Exec(db, Schema);
+        }
+        catch (IOException e)
+        {
+            db.Dispose();
+            throw new IOException($"cannot use the async store '{path}': {e.Message}", e);
+        }
+
+        return new SqliteCallStore(db, path);
+    }
+
+    public Task<EnqueueResult> EnqueueAsync(StoredCall call, int queueLimit)
+    {
+        var work = new Enqueue(call, queueLimit);
+        _work.Add(work);
+        return work.Task;
+    }
+
+    public Task<StoredCall?> ClaimNextAsync(string function) => Post(() =>
+    {
+        sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE function = ?1 AND state = 0 ORDER BY accepted_at LIMIT 1");
+        Bind(select, 1, function);
+        StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
+        raw.sqlite3_reset(select);
+        if (call is null)
+        {
+            return null;
+        }
+
+        call.State = CallState.Running;
+        call.StartedAt = Now();
+        call.Runs++;
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3 WHERE id = ?1");
+        Bind(update, 1, call.Id);
+        Bind(update, 2, call.StartedAt);
+        Bind(update, 3, call.Runs);
+        Step(update);
+        return call;
+    });
+
+    public Task CompleteAsync(StoredCall call) => Post(() =>
+    {
+        if (call.CallbackUrl is not null)
+        {
+            call.Callback = CallbackState.Pending;
+            call.CallbackDueAt = call.EndedAt;
+        }
+
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 2, ended_at = ?2, status = ?3, exit = ?4, content_type = ?5, output = ?6, callback_state = ?7, callback_due_at = ?8, body = x'' WHERE id = ?1");
+        Bind(update, 1, call.Id);
+        Bind(update, 2, call.EndedAt);
+        Bind(update, 3, call.Status);
+        Bind(update, 4, call.Exit);
+        Bind(update, 5, call.ContentType);
+        Bind(update, 6, call.Output ?? []);
+        Bind(update, 7, (int)call.Callback);
+        Bind(update, 8, call.CallbackDueAt);
+        Step(update);
+        return true;
+    });
+
+    public Task RequeueAsync(string id) => Post(() =>
+    {
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 0 WHERE id = ?1 AND state = 1");
+        Bind(update, 1, id);
+        Step(update);
+        return true;
+    });
+
+    public Task<StoredCall?> FindAsync(string function, string id) => Post(() =>
+    {
+        sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE id = ?1 AND function = ?2");
+        Bind(select, 1, id);
+        Bind(select, 2, function);
+        StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
+        raw.sqlite3_reset(select);
+        return call;
+    });
+
+    public Task<int> RecoverAsync() => Post(() =>
+    {
+        Exec(_db, "UPDATE calls SET state = 0 WHERE state = 1");
+        return raw.sqlite3_changes(_db);
+    });
+
+    public Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync() => Post<IReadOnlyDictionary<string, (int, long)>>(() =>
+    {
+        var stats = new Dictionary<string, (int, long)>(StringComparer.Ordinal);
+        sqlite3_stmt select = Statement("SELECT function, count(*), min(accepted_at) FROM calls WHERE state = 0 GROUP BY function");
+        while (raw.sqlite3_step(select) == raw.SQLITE_ROW)
+        {
+            stats[raw.sqlite3_column_text(select, 0).utf8_to_string()] = (raw.sqlite3_column_int(select, 1), raw.sqlite3_column_int64(select, 2));
+        }
+
+        raw.sqlite3_reset(select);
+        return stats;
+    });
+
+    public Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit) => Post<IReadOnlyList<StoredCall>>(() =>
+    {
+        var due = new List<StoredCall>();
+        sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE callback_state = 1 AND callback_due_at <= ?1 ORDER BY callback_due_at LIMIT ?2");
+        Bind(select, 1, now);
+        Bind(select, 2, limit);
+        while (raw.sqlite3_step(select) == raw.SQLITE_ROW)
+        {
+            due.Add(Read(select));
+        }
+
+        raw.sqlite3_reset(select);
+        return due;
+    });
+
+    public Task UpdateCallbackAsync(StoredCall call) => Post(() =>
+    {
+        sqlite3_stmt update = Statement("UPDATE calls SET callback_state = ?2, callback_attempts = ?3, callback_due_at = ?4 WHERE id = ?1");
+        Bind(update, 1, call.Id);
+        Bind(update, 2, (int)call.Callback);
+        Bind(update, 3, call.CallbackAttempts);
+        Bind(update, 4, call.CallbackDueAt);
+        Step(update);
+        return true;
+    });
+
+    public Task<int> PurgeAsync(long before) => Post(() =>
+    {
+        sqlite3_stmt delete = Statement("DELETE FROM calls WHERE state = 2 AND ended_at < ?1 AND callback_state <> 1");
+        Bind(delete, 1, before);
+        Step(delete);
+        return raw.sqlite3_changes(_db);
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        _work.CompleteAdding();
+        await Task.Run(() => _thread.Join()).ConfigureAwait(false);
+        foreach (sqlite3_stmt statement in _statements.Values)
+        {
+            raw.sqlite3_finalize(statement);
+        }
+
+        raw.sqlite3_close_v2(_db);
+        _work.Dispose();
+    }
+
+    /// <summary>Now, in Unix milliseconds.</summary>
+    public static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private Task<T> Post<T>(Func<T> operation)
+    {
+        var work = new Operation<T>(operation);
+        _work.Add(work);
+        return work.Task;
+    }
+
+    private void Loop()
+    {
+        var batch = new List<Enqueue>();
+        foreach (Work first in _work.GetConsumingEnumerable())
+        {
+            if (first is not Enqueue enqueue)
+            {
+                first.Run(this);
+                continue;
+            }
+
+            // Every call accepted while the last commit was under way goes into this transaction.
+            batch.Add(enqueue);
+            while (batch.Count < 256 && _work.TryTake(out Work? next))
+            {
+                if (next is Enqueue another)
+                {
+                    batch.Add(another);
+                }
+                else
+                {
+                    CommitBatch(batch);
+                    next.Run(this);
+                }
+            }
+
+            CommitBatch(batch);
+        }
+    }
+
+    private void CommitBatch(List<Enqueue> batch)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        var results = new EnqueueResult[batch.Count];
+        try
+        {
+            Exec(_db, "BEGIN IMMEDIATE");
+            for (int i = 0; i < batch.Count; i++)
+            {
+                results[i] = Insert(batch[i].Call, batch[i].QueueLimit);
+            }
+
+            Exec(_db, "COMMIT");
+            for (int i = 0; i < batch.Count; i++)
+            {
+                batch[i].Complete(results[i]);
+            }
+        }
+        catch (Exception e)
+        {
+            raw.sqlite3_exec(_db, "ROLLBACK");
+            foreach (Enqueue failed in batch)
+            {
+                failed.Fail(e);
+            }
+        }
+
+        batch.Clear();
+    }
+
+    private EnqueueResult Insert(StoredCall call, int queueLimit)
+    {
+        sqlite3_stmt count = Statement("SELECT count(*) FROM calls WHERE function = ?1 AND state = 0");
+        Bind(count, 1, call.Function);
+        raw.sqlite3_step(count);
+        int queued = raw.sqlite3_column_int(count, 0);
+        raw.sqlite3_reset(count);
+        if (queued >= queueLimit)
+        {
+            return EnqueueResult.QueueFull;
+        }
+
+        sqlite3_stmt insert = Statement("INSERT OR IGNORE INTO calls (id, function, state, accepted_at, request, body, callback_url) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)");
+        Bind(insert, 1, call.Id);
+        Bind(insert, 2, call.Function);
+        Bind(insert, 3, call.AcceptedAt);
+        Bind(insert, 4, call.Request);
+        Bind(insert, 5, call.Body);
+        Bind(insert, 6, call.CallbackUrl);
+        Step(insert);
+        return raw.sqlite3_changes(_db) == 1 ? EnqueueResult.Accepted : EnqueueResult.DuplicateId;
+    }
+
+    private sqlite3_stmt Statement(string sql)
+    {
+        if (!_statements.TryGetValue(sql, out sqlite3_stmt? statement))
+        {
+            Check(raw.sqlite3_prepare_v2(_db, sql, out statement));
+            _statements[sql] = statement;
+        }
+
+        return statement;
+    }
+
+    private void Step(sqlite3_stmt statement)
+    {
+        int rc = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (rc != raw.SQLITE_DONE && rc != raw.SQLITE_ROW)
+        {
+            Check(rc);
+        }
+    }
+
+    private void Check(int rc)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            throw new IOException($"the async store failed: {raw.sqlite3_errmsg(_db).utf8_to_string()}");
+        }
+    }
+
+    private static void Exec(sqlite3 db, string sql)
+    {
+        if (raw.sqlite3_exec(db, sql, null, null, out string? error) != raw.SQLITE_OK)
+        {
+            throw new IOException(error ?? raw.sqlite3_errmsg(db).utf8_to_string());
+        }
+    }
+
+    private static void Bind(sqlite3_stmt statement, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(statement, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text(statement, index, value);
+        }
+    }
+
+    private static void Bind(sqlite3_stmt statement, int index, long? value)
+    {
+        if (value is long number)
+        {
+            raw.sqlite3_bind_int64(statement, index, number);
+        }
+        else
+        {
+            raw.sqlite3_bind_null(statement, index);
+        }
+    }
+
+    private static void Bind(sqlite3_stmt statement, int index, byte[] value) => raw.sqlite3_bind_blob(statement, index, value);
+
+    private static StoredCall Read(sqlite3_stmt row) => new()
+    {
+        Id = raw.sqlite3_column_text(row, 0).utf8_to_string(),
+        Function = raw.sqlite3_column_text(row, 1).utf8_to_string(),
+        State = (CallState)raw.sqlite3_column_int(row, 2),
+        AcceptedAt = raw.sqlite3_column_int64(row, 3),
+        StartedAt = Nullable(row, 4),
+        EndedAt = Nullable(row, 5),
+        Runs = raw.sqlite3_column_int(row, 6),
+        Request = raw.sqlite3_column_blob(row, 7).ToArray(),
+        Body = raw.sqlite3_column_blob(row, 8).ToArray(),
+        CallbackUrl = Text(row, 9),
+        Status = raw.sqlite3_column_type(row, 10) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int(row, 10),
+        Exit = Text(row, 11),
+        ContentType = Text(row, 12),
+        Output = raw.sqlite3_column_type(row, 13) == raw.SQLITE_NULL ? null : raw.sqlite3_column_blob(row, 13).ToArray(),
+        Callback = (CallbackState)raw.sqlite3_column_int(row, 14),
+        CallbackAttempts = raw.sqlite3_column_int(row, 15),
+        CallbackDueAt = Nullable(row, 16),
+    };
+
+    private static long? Nullable(sqlite3_stmt row, int column)
+        => raw.sqlite3_column_type(row, column) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(row, column);
+
+    private static string? Text(sqlite3_stmt row, int column)
+        => raw.sqlite3_column_type(row, column) == raw.SQLITE_NULL ? null : raw.sqlite3_column_text(row, column).utf8_to_string();
+
+    private abstract class Work
+    {
+        public abstract void Run(SqliteCallStore store);
+    }
+
+    private sealed class Operation<T>(Func<T> operation) : Work
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _done.Task;
+
+        public override void Run(SqliteCallStore store)
+        {
+            try
+            {
+                _done.SetResult(operation());
+            }
+            catch (Exception e)
+            {
+                _done.SetException(e);
+            }
+        }
+    }
+
+    private sealed class Enqueue(StoredCall call, int queueLimit) : Work
+    {
+        private readonly TaskCompletionSource<EnqueueResult> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public StoredCall Call { get; } = call;
+
+        public int QueueLimit { get; } = queueLimit;
+
+        public Task<EnqueueResult> Task => _done.Task;
+
+        public void Complete(EnqueueResult result) => _done.SetResult(result);
+
+        public void Fail(Exception e) => _done.SetException(e);
+
+        public override void Run(SqliteCallStore store) => store.CommitBatch([this]);
+    }
+}
