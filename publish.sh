@@ -57,6 +57,17 @@ fi
 command -v objcopy >/dev/null 2>&1 || fail "objcopy (binutils) is missing; Native AOT uses it to split debug symbols.
   Debian/Ubuntu: sudo apt-get install -y binutils"
 
+# Asynchronous calls keep their calls in SQLite, linked into the binary from its static library.
+if grep -Eq '^[[:space:]]+async:[[:space:]]*true([[:space:]]|#|$)' "$manifest" \
+   && [ -z "${SqliteArchive:-}" ] && ! ls /usr/lib/*/libsqlite3.a /usr/lib64/libsqlite3.a /usr/lib/libsqlite3.a >/dev/null 2>&1; then
+  fail "the manifest has a function with 'async: true', whose calls are kept in SQLite, linked into the binary from
+  libsqlite3.a, which is missing.
+  Debian/Ubuntu: sudo apt-get install -y libsqlite3-dev
+  Fedora/RHEL:   sudo dnf install -y sqlite-devel
+  Alpine:        sudo apk add sqlite-static
+  Elsewhere:     SqliteArchive=/path/to/libsqlite3.a ./publish.sh ..."
+fi
+
 case "$(uname -m)" in
   x86_64|amd64) arch=x64 ;;
   aarch64|arm64) arch=arm64 ;;

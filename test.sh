@@ -32,6 +32,18 @@ need_debian python3 python3
 need_debian openssl openssl
 need_debian curl curl
 
+# SQLite's library and its static archive (asynchronous calls: the JIT-built tests load libsqlite3.so, the native
+# binaries link libsqlite3.a): Debian's libsqlite3-dev.
+if ! ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing libsqlite3-dev (Debian package) for the asynchronous calls' store"
+    apt-get install -y -qq libsqlite3-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libsqlite3-dev >/dev/null; } \
+      || echo "test.sh: could not install libsqlite3-dev; the asynchronous calls' tests will fail" >&2
+  else
+    echo "test.sh: SQLite's libsqlite3.a is missing (sudo apt-get install -y libsqlite3-dev), or the asynchronous calls' tests fail" >&2
+  fi
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 # No build server outlives the run: a lingering one would keep CI's output pipe open.
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0 UseSharedCompilation=false

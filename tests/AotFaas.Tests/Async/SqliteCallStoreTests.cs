@@ -1,0 +1,120 @@
+using AotFaas.Async;
+
+namespace AotFaas.Tests.Async;
+
+/// <summary>The SQLite store of asynchronous calls, on a real file: what is stored survives a reopen, the queue is FIFO per function and bounded, a running call left by a dead server is queued again.</summary>
+public sealed class SqliteCallStoreTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("aotfaas-store-").FullName;
+
+    private string File => Path.Combine(_folder, "calls.db");
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static StoredCall Call(string id, string function = "f", long acceptedAt = 1, string? callback = null) => new()
+    {
+        Id = id,
+        Function = function,
+        AcceptedAt = acceptedAt,
+        Request = new CallRequest("POST", "http", "h", "/p", "/p?q=1", "?q=1", "127.0.0.1", 5, [new("X-A", "1"), new("X-A", "2")]).ToBytes(),
+        Body = [0, 1, 2, 255],
+        CallbackUrl = callback,
+    };
+
+    [Fact]
+    public async Task Calls_are_claimed_oldest_first_per_function_and_survive_a_reopen()
+    {
+        await using (SqliteCallStore store = SqliteCallStore.Open(File))
+        {
+            Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("b", acceptedAt: 20), 10));
+            Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("a", acceptedAt: 10), 10));
+            Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("other", function: "g"), 10));
+        }
+
+        await using SqliteCallStore reopened = SqliteCallStore.Open(File);
+        StoredCall? first = await reopened.ClaimNextAsync("f");
+        Assert.Equal("a", first!.Id);
+        Assert.Equal(CallState.Running, first.State);
+        Assert.Equal(1, first.Runs);
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, first.Body);
+        CallRequest request = CallRequest.FromBytes(first.Request);
+        Assert.Equal(["1", "2"], request.Headers.Where(h => h.Key == "X-A").Select(h => h.Value));
+        Assert.Equal("/p?q=1", request.Target);
+        Assert.Equal("b", (await reopened.ClaimNextAsync("f"))!.Id);
+        Assert.Null(await reopened.ClaimNextAsync("f"));
+        Assert.Equal("other", (await reopened.ClaimNextAsync("g"))!.Id);
+    }
+
+    [Fact]
+    public async Task The_queue_is_bounded_per_function_and_ids_are_unique()
+    {
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("1"), 2));
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("2"), 2));
+        Assert.Equal(EnqueueResult.QueueFull, await store.EnqueueAsync(Call("3"), 2));
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("3", function: "g"), 2));
+        Assert.Equal(EnqueueResult.DuplicateId, await store.EnqueueAsync(Call("1", function: "g"), 2));
+
+        // A running call no longer waits: there is room again.
+        await store.ClaimNextAsync("f");
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("4"), 2));
+    }
+
+    [Fact]
+    public async Task Concurrent_accepts_are_all_stored_and_counted_against_the_bound_together()
+    {
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        EnqueueResult[] results = await Task.WhenAll(Enumerable.Range(0, 300).Select(i => Task.Run(() => store.EnqueueAsync(Call("c" + i), 250))));
+        Assert.Equal(250, results.Count(r => r == EnqueueResult.Accepted));
+        Assert.Equal(50, results.Count(r => r == EnqueueResult.QueueFull));
+        IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)> stats = await store.QueueStatsAsync();
+        Assert.Equal(250, stats["f"].Queued);
+    }
+
+    [Fact]
+    public async Task A_call_left_running_is_queued_again_and_its_end_is_kept_with_a_due_callback()
+    {
+        await using (SqliteCallStore store = SqliteCallStore.Open(File))
+        {
+            await store.EnqueueAsync(Call("x", callback: "http://127.0.0.1:9/cb"), 10);
+            await store.ClaimNextAsync("f");
+        }
+
+        await using SqliteCallStore after = SqliteCallStore.Open(File);
+        Assert.Equal(1, await after.RecoverAsync());
+        StoredCall again = (await after.ClaimNextAsync("f"))!;
+        Assert.Equal(2, again.Runs);
+        again.State = CallState.Done;
+        again.Status = 500;
+        again.Exit = "3";
+        again.ContentType = "text/plain";
+        again.Output = "bad\n"u8.ToArray();
+        again.EndedAt = 1000;
+        await after.CompleteAsync(again);
+
+        StoredCall read = (await after.FindAsync("f", "x"))!;
+        Assert.Equal(CallState.Done, read.State);
+        Assert.Equal(500, read.Status);
+        Assert.Equal("bad\n"u8.ToArray(), read.Output);
+        Assert.Empty(read.Body);
+        Assert.Null(await after.FindAsync("g", "x"));
+        Assert.Equal(CallbackState.Pending, read.Callback);
+        Assert.Equal("x", Assert.Single(await after.DueCallbacksAsync(1000, 10)).Id);
+        Assert.Empty(await after.DueCallbacksAsync(999, 10));
+
+        // Not purged while its callback is pending; purged once it is settled.
+        Assert.Equal(0, await after.PurgeAsync(5000));
+        read.Callback = CallbackState.Delivered;
+        await after.UpdateCallbackAsync(read);
+        Assert.Equal(1, await after.PurgeAsync(5000));
+        Assert.Null(await after.FindAsync("f", "x"));
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_store_is_a_clear_error()
+    {
+        System.IO.File.WriteAllText(File, "not a database, just text that is long enough to be read as a header....................");
+        IOException e = Assert.Throws<IOException>(() => SqliteCallStore.Open(File));
+        Assert.Contains(File, e.Message, StringComparison.Ordinal);
+    }
+}
