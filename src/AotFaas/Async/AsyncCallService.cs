@@ -159,7 +159,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     public async Task StartAsync(IEnumerable<Proc> functions, Func<string, FunctionRoute?> find)
     {
         _find = find;
-        int recovered = await _store.RecoverAsync().ConfigureAwait(false);
+        int recovered = await _store.RecoverAsync(CallOwner.IsAlive).ConfigureAwait(false);
         if (recovered > 0)
         {
             LogRecovered(_log, recovered);
@@ -392,7 +392,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 StoredCall? call;
                 try
                 {
-                    call = await _store.ClaimNextAsync(function).ConfigureAwait(false);
+                    call = await _store.ClaimNextAsync(function, CallOwner.Self).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -531,6 +531,16 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             {
                 await Task.Delay(every, _stopping.Token).ConfigureAwait(false);
                 await _store.PurgeAsync(SqliteCallStore.Now() - (long)_settings.Retention.TotalMilliseconds).ConfigureAwait(false);
+
+                // A server that shared the store (the one this one replaced) and died since leaves its calls to be run here.
+                if (await _store.RecoverAsync(CallOwner.IsAlive).ConfigureAwait(false) is int recovered and > 0)
+                {
+                    LogRecovered(_log, recovered);
+                    foreach (Signal signal in _wake.Values)
+                    {
+                        signal.Set();
+                    }
+                }
             }
             catch (OperationCanceledException)
             {

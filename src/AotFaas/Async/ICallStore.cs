@@ -23,8 +23,8 @@ public interface ICallStore : IAsyncDisposable
     /// <summary>Stores <paramref name="call"/> queued, unless <paramref name="queueLimit"/> calls of its function wait already.</summary>
     Task<EnqueueResult> EnqueueAsync(StoredCall call, int queueLimit);
 
-    /// <summary>Takes the oldest queued call of <paramref name="function"/> to run (it is marked running), or null.</summary>
-    Task<StoredCall?> ClaimNextAsync(string function);
+    /// <summary>Takes the oldest queued call of <paramref name="function"/> to run (it is marked running by <paramref name="owner"/>), or null.</summary>
+    Task<StoredCall?> ClaimNextAsync(string function, string owner);
 
     /// <summary>Records the end of <paramref name="call"/> (its outcome fields set) and, when it has a callback, makes it due now.</summary>
     Task CompleteAsync(StoredCall call);
@@ -35,8 +35,11 @@ public interface ICallStore : IAsyncDisposable
     /// <summary>The call <paramref name="id"/> of <paramref name="function"/>, or null (never stored, or past its retention).</summary>
     Task<StoredCall?> FindAsync(string function, string id);
 
-    /// <summary>Calls left running by a server that died are queued again; returns how many.</summary>
-    Task<int> RecoverAsync();
+    /// <summary>
+    /// Calls left running by a server that is gone (<paramref name="ownerAlive"/> says no for its owner) are queued again;
+    /// returns how many. Calls of a server still running (the one this one replaces on SIGHUP, sharing the file) stay its.
+    /// </summary>
+    Task<int> RecoverAsync(Func<string?, bool> ownerAlive);
 
     /// <summary>Queued calls per function, and when the oldest of each was accepted (Unix milliseconds).</summary>
     Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync();

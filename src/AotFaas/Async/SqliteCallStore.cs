@@ -30,7 +30,8 @@ public sealed class SqliteCallStore : ICallStore
           output BLOB,
           callback_state INTEGER NOT NULL DEFAULT 0,
           callback_attempts INTEGER NOT NULL DEFAULT 0,
-          callback_due_at INTEGER
+          callback_due_at INTEGER,
+          owner TEXT
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS calls_queue ON calls (function, state, accepted_at);
         CREATE INDEX IF NOT EXISTS calls_callbacks ON calls (callback_state, callback_due_at);
@@ -97,7 +98,7 @@ public sealed class SqliteCallStore : ICallStore
         return work.Task;
     }
 
-    public Task<StoredCall?> ClaimNextAsync(string function) => Post(() =>
+    public Task<StoredCall?> ClaimNextAsync(string function, string owner) => Post(() =>
     {
         sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE function = ?1 AND state = 0 ORDER BY accepted_at LIMIT 1");
         Bind(select, 1, function);
@@ -111,10 +112,11 @@ public sealed class SqliteCallStore : ICallStore
         call.State = CallState.Running;
         call.StartedAt = Now();
         call.Runs++;
-        sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3 WHERE id = ?1");
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3, owner = ?4 WHERE id = ?1");
         Bind(update, 1, call.Id);
         Bind(update, 2, call.StartedAt);
         Bind(update, 3, call.Runs);
+        Bind(update, 4, owner);
         Step(update);
         return call;
     });
@@ -158,10 +160,29 @@ public sealed class SqliteCallStore : ICallStore
         return call;
     });
 
-    public Task<int> RecoverAsync() => Post(() =>
+    public Task<int> RecoverAsync(Func<string?, bool> ownerAlive) => Post(() =>
     {
-        Exec(_db, "UPDATE calls SET state = 0 WHERE state = 1");
-        return raw.sqlite3_changes(_db);
+        var owners = new List<string?>();
+        sqlite3_stmt select = Statement("SELECT DISTINCT owner FROM calls WHERE state = 1");
+        while (raw.sqlite3_step(select) == raw.SQLITE_ROW)
+        {
+            owners.Add(Text(select, 0));
+        }
+
+        raw.sqlite3_reset(select);
+        int recovered = 0;
+        foreach (string? owner in owners)
+        {
+            if (!ownerAlive(owner))
+            {
+                sqlite3_stmt update = Statement("UPDATE calls SET state = 0 WHERE state = 1 AND owner IS ?1");
+                Bind(update, 1, owner);
+                Step(update);
+                recovered += raw.sqlite3_changes(_db);
+            }
+        }
+
+        return recovered;
     });
 
     public Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync() => Post<IReadOnlyDictionary<string, (int, long)>>(() =>

@@ -45,3 +45,18 @@ public sealed class CallbackPolicyTests
         Assert.Contains(entry, error, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Who runs a call: this process, alive; a pid that is gone, or reused by a process started at another time, is not.</summary>
+public sealed class CallOwnerTests
+{
+    [Fact]
+    public void This_process_is_alive_and_a_stale_or_foreign_owner_is_not()
+    {
+        Assert.True(CallOwner.IsAlive(CallOwner.Self));
+        string[] parts = CallOwner.Self.Split(':');
+        Assert.False(CallOwner.IsAlive($"{parts[0]}:{long.Parse(parts[1]) + 1}"));
+        Assert.False(CallOwner.IsAlive("999999999:1"));
+        Assert.False(CallOwner.IsAlive(null));
+        Assert.False(CallOwner.IsAlive("garbage"));
+    }
+}

@@ -32,7 +32,7 @@ public sealed class SqliteCallStoreTests : IDisposable
         }
 
         await using SqliteCallStore reopened = SqliteCallStore.Open(File);
-        StoredCall? first = await reopened.ClaimNextAsync("f");
+        StoredCall? first = await reopened.ClaimNextAsync("f", "me");
         Assert.Equal("a", first!.Id);
         Assert.Equal(CallState.Running, first.State);
         Assert.Equal(1, first.Runs);
@@ -40,9 +40,9 @@ public sealed class SqliteCallStoreTests : IDisposable
         CallRequest request = CallRequest.FromBytes(first.Request);
         Assert.Equal(["1", "2"], request.Headers.Where(h => h.Key == "X-A").Select(h => h.Value));
         Assert.Equal("/p?q=1", request.Target);
-        Assert.Equal("b", (await reopened.ClaimNextAsync("f"))!.Id);
-        Assert.Null(await reopened.ClaimNextAsync("f"));
-        Assert.Equal("other", (await reopened.ClaimNextAsync("g"))!.Id);
+        Assert.Equal("b", (await reopened.ClaimNextAsync("f", "me"))!.Id);
+        Assert.Null(await reopened.ClaimNextAsync("f", "me"));
+        Assert.Equal("other", (await reopened.ClaimNextAsync("g", "me"))!.Id);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public sealed class SqliteCallStoreTests : IDisposable
         Assert.Equal(EnqueueResult.DuplicateId, await store.EnqueueAsync(Call("1", function: "g"), 2));
 
         // A running call no longer waits: there is room again.
-        await store.ClaimNextAsync("f");
+        await store.ClaimNextAsync("f", "me");
         Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("4"), 2));
     }
 
@@ -77,12 +77,16 @@ public sealed class SqliteCallStoreTests : IDisposable
         await using (SqliteCallStore store = SqliteCallStore.Open(File))
         {
             await store.EnqueueAsync(Call("x", callback: "http://127.0.0.1:9/cb"), 10);
-            await store.ClaimNextAsync("f");
+            await store.EnqueueAsync(Call("y", acceptedAt: 2), 10);
+            await store.ClaimNextAsync("f", "dead");
+            await store.ClaimNextAsync("f", "alive");
         }
 
+        // Only the calls of a server that is gone go back to the queue; a live one (a server being replaced) keeps its own.
         await using SqliteCallStore after = SqliteCallStore.Open(File);
-        Assert.Equal(1, await after.RecoverAsync());
-        StoredCall again = (await after.ClaimNextAsync("f"))!;
+        Assert.Equal(1, await after.RecoverAsync(owner => owner == "alive"));
+        Assert.Equal(CallState.Running, (await after.FindAsync("f", "y"))!.State);
+        StoredCall again = (await after.ClaimNextAsync("f", "me"))!;
         Assert.Equal(2, again.Runs);
         again.State = CallState.Done;
         again.Status = 500;
