@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Net;
+using AotFaas.Invokers;
 using System.Net.Http.Headers;
 
 namespace AotFaas.Async;
@@ -24,18 +24,7 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
     /// <summary>How long one attempt may take.</summary>
     public static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(10);
 
-    private static readonly HttpMessageInvoker Client = new(
-        new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            ActivityHeadersPropagator = null,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        },
-        disposeHandler: false);
+    private static readonly HttpMessageInvoker Client = OutboundHttp.Create(idle: TimeSpan.FromSeconds(30));
 
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _delivered;
