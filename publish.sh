@@ -58,8 +58,14 @@ command -v objcopy >/dev/null 2>&1 || fail "objcopy (binutils) is missing; Nativ
   Debian/Ubuntu: sudo apt-get install -y binutils"
 
 # Asynchronous calls keep their calls in SQLite, linked into the binary from its static library.
-if grep -Eq '^[[:space:]]+async:[[:space:]]*true([[:space:]]|#|$)' "$manifest" \
-   && [ -z "${SqliteArchive:-}" ] && ! ls /usr/lib/*/libsqlite3.a /usr/lib64/libsqlite3.a /usr/lib/libsqlite3.a >/dev/null 2>&1; then
+have_sqlite_archive() {
+  [ -n "${SqliteArchive:-}" ] && return 0
+  for archive in /usr/lib/*/libsqlite3.a /usr/lib64/libsqlite3.a /usr/lib/libsqlite3.a; do
+    [ -f "$archive" ] && return 0
+  done
+  return 1
+}
+if grep -Eq '^[[:space:]]+async:[[:space:]]*true([[:space:]]|#|$)' "$manifest" && ! have_sqlite_archive; then
   fail "the manifest has a function with 'async: true', whose calls are kept in SQLite, linked into the binary from
   libsqlite3.a, which is missing.
   Debian/Ubuntu: sudo apt-get install -y libsqlite3-dev

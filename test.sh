@@ -34,7 +34,13 @@ need_debian curl curl
 
 # SQLite's library and its static archive (asynchronous calls: the JIT-built tests load libsqlite3.so, the native
 # binaries link libsqlite3.a): Debian's libsqlite3-dev.
-if ! ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a >/dev/null 2>&1; then
+have_sqlite_archive() {
+  for archive in /usr/lib/*/libsqlite3.a /usr/lib64/libsqlite3.a /usr/lib/libsqlite3.a; do
+    [ -f "$archive" ] && return 0
+  done
+  return 1
+}
+if ! have_sqlite_archive; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing libsqlite3-dev (Debian package) for the asynchronous calls' store"
     apt-get install -y -qq libsqlite3-dev >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libsqlite3-dev >/dev/null; } \

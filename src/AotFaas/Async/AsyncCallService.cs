@@ -217,7 +217,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         string target = RequestTarget.After(context, pathInfo);
         var call = new StoredCall
         {
-            Id = request.RequestId,
+            // The request id (the caller's X-Request-Id when it sent a valid one), unless it holds a '/', which no path
+            // segment of its Location could carry: then an id of its own.
+            Id = request.RequestId.Contains('/', StringComparison.Ordinal) ? RandomId() : request.RequestId,
             Function = function,
             AcceptedAt = SqliteCallStore.Now(),
             Request = CallRequest.From(context, pathInfo, target).ToBytes(),

@@ -42,6 +42,12 @@ public sealed class CallbackPolicy
     public Uri? Check(string url, out string? reason)
     {
         reason = null;
+        if (url.AsSpan().IndexOfAny(" \t,") >= 0)
+        {
+            reason = "the callback URL must be one URL, without blanks or commas (percent-encode them)";
+            return null;
+        }
+
         if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.UserInfo.Length > 0)
         {
             reason = "the callback URL must be an absolute http or https URL without credentials";

@@ -19,6 +19,8 @@ public sealed class CallbackPolicyTests
     [InlineData("file:///etc/passwd", false)]
     [InlineData("http://user:pw@hooks.example.com/x", false)]
     [InlineData("/relative", false)]
+    [InlineData("http://127.0.0.1:9000/a, http://127.0.0.1:9000/b", false)]
+    [InlineData("http://127.0.0.1:9000/a b", false)]
     public void Only_listed_hosts_and_ports_may_be_called_back(string url, bool allowed)
     {
         CallbackPolicy policy = CallbackPolicy.Parse(["hooks.example.com", "127.0.0.1:9000"], out string? error)!;
