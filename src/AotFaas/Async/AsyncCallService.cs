@@ -86,6 +86,10 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Signal> _wake = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
     private readonly List<Task> _loops = [];
+
+    // Bodies being read to be stored are held whole (SQLite takes a blob at once): at most this many at a time, so what
+    // accepting holds is bounded by that many max-body, whatever the number of callers.
+    private readonly SemaphoreSlim _reading = new(MaxBodiesAtOnce, MaxBodiesAtOnce);
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
     private long _completed;
@@ -96,6 +100,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _settings = settings;
         _log = log;
     }
+
+    /// <summary>Request bodies of asynchronous calls read at the same time, server-wide; others wait their turn within their timeout.</summary>
+    public const int MaxBodiesAtOnce = 4;
 
     /// <summary>Calls accepted and stored so far (this process).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);
@@ -206,7 +213,25 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         byte[] body;
         try
         {
-            body = await ReadAllAsync(request.Input, policy.MaxBody, request.Aborted).ConfigureAwait(false);
+            if (!await _reading.WaitAsync(request.Timeout, request.Aborted).ConfigureAwait(false))
+            {
+                InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the server is busy storing other calls: try again later");
+                busy.Headers.Add(new("Retry-After", "1"));
+                return busy;
+            }
+
+            try
+            {
+                body = await ReadAllAsync(request.Input, policy.MaxBody, request.Aborted).ConfigureAwait(false);
+            }
+            finally
+            {
+                _reading.Release();
+            }
+        }
+        catch (OperationCanceledException) when (request.Aborted.IsCancellationRequested)
+        {
+            return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
         }
         catch (Exception e) when (InvokeResult.ForInputFailure(context, e, function, policy.MaxBody, Stopwatch.GetElapsedTime(request.Started)) is InvokeResult failed)
         {
@@ -355,6 +380,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         await _store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
         _abortRuns.Dispose();
+        _reading.Dispose();
     }
 
     private void Wake(string function) => _wake.GetOrAdd(function, static _ => new Signal()).Set();

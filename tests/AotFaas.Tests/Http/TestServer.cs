@@ -31,12 +31,12 @@ public sealed class TestServer : IAsyncDisposable
     /// Starts a server for <paramref name="functions"/>, with <paramref name="limits"/>, a server environment,
     /// other <paramref name="options"/> and a logger factory if given.
     /// </summary>
-    public static async Task<TestServer> StartAsync(IEnumerable<Proc> functions, RunLimits? limits = null, Func<string, string?>? environment = null, ServerOptions? options = null, ILoggerFactory? loggerFactory = null)
+    public static async Task<TestServer> StartAsync(IEnumerable<Proc> functions, RunLimits? limits = null, Func<string, string?>? environment = null, ServerOptions? options = null, ILoggerFactory? loggerFactory = null, AotFaas.Http.IAsyncCalls? asyncCalls = null)
     {
         Proc[] all = functions.ToArray();
         Dictionary<string, Proc> table = all.ToDictionary(p => p.FuncName);
         options = (options ?? new ServerOptions("http://127.0.0.1:0")) with { Limits = limits ?? options?.Limits ?? new RunLimits() };
-        var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), static policy => policy.Proc.Mode == FunctionMode.Http ? new AotFaas.Workers.HttpProxyInvoker(policy, policy.WorkerLog) : new ExecInvoker(policy), loggerFactory ?? NullLoggerFactory.Instance, environment, instruments: AotFaas.Workers.WorkerMetrics.Register);
+        var server = new FaasServer(options, all, name => table.GetValueOrDefault(name), static policy => policy.Proc.Mode == FunctionMode.Http ? new AotFaas.Workers.HttpProxyInvoker(policy, policy.WorkerLog) : new ExecInvoker(policy), loggerFactory ?? NullLoggerFactory.Instance, environment, asyncCalls, instruments: AotFaas.Workers.WorkerMetrics.Register);
         await server.StartAsync();
         var testServer = new TestServer(server, new HttpClient { BaseAddress = new Uri(server.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) });
         ByClient.Add(testServer.Client, testServer);

@@ -1,0 +1,73 @@
+using System.Net;
+using System.Text;
+using AotFaas.Async;
+using AotFaas.Functions;
+using AotFaas.Tests.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotFaas.Tests.Async;
+
+/// <summary>Asynchronous calls in process, on a real store and real sockets: what accepting may hold.</summary>
+public sealed class AsyncServerTests : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("aotfaas-async-").FullName;
+    private AsyncCallService _calls = null!;
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        _calls = new AsyncCallService(SqliteCallStore.Open(Path.Combine(_folder, "calls.db")), new AsyncSettings(Path.Combine(_folder, "calls.db"), TimeSpan.FromHours(1), CallbackPolicy.None), NullLogger.Instance);
+        Proc[] functions = [new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 1500)];
+        _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
+        await _calls.StartAsync(functions, _server.Server.FindRoute);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _calls.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task At_most_a_few_bodies_are_read_at_once_and_the_next_caller_waits_its_turn_within_its_timeout()
+    {
+        Uri server = _server.Client.BaseAddress!;
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            // Callers that announce a body and send only part of it hold their turn.
+            for (int i = 0; i < AsyncCallService.MaxBodiesAtOnce; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(server.Host, server.Port);
+                await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/job HTTP/1.1\r\nHost: {server.Authority}\r\nContent-Length: 100\r\n\r\npartial"));
+                held.Add(socket);
+            }
+
+            using HttpResponseMessage waited = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, waited.StatusCode);
+            Assert.Contains("busy storing other calls", await waited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        // Their turns are given back when they go: the next caller is accepted.
+        for (int i = 0; ; i++)
+        {
+            using HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
+            if (accepted.StatusCode == HttpStatusCode.Accepted)
+            {
+                break;
+            }
+
+            Assert.True(i < 50, $"still {(int)accepted.StatusCode} after the holders went away");
+            await Task.Delay(100);
+        }
+    }
+}
