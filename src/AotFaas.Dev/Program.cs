@@ -31,7 +31,19 @@ using ILoggerProvider logging = json ? JsonConsoleLogging.CreateProvider() : new
 using LoggerFactory loggerFactory = json ? new LoggerFactory([logging], JsonConsoleLogging.Filter) : new LoggerFactory([logging]);
 ILogger log = loggerFactory.CreateLogger("AotFaas.Dev");
 FaasServer? running = null;
-var reloader = new Reloader(loader, Console.Error, log, Environment.GetEnvironmentVariable, (all, lookup) => running!.ServeFunctions(all, lookup));
+AotFaas.Async.AsyncCallService? asyncCalls = null;
+var reloader = new Reloader(loader, Console.Error, log, Environment.GetEnvironmentVariable, (all, lookup) =>
+{
+    running!.ServeFunctions(all, lookup);
+    if (asyncCalls is not null)
+    {
+        asyncCalls.Serve(all);
+    }
+    else if (all.Any(static proc => proc.TakesAsync))
+    {
+        log.LogWarning("A function now takes asynchronous calls: restart ./dev.sh (or give it --async-store) to serve them");
+    }
+});
 
 // The first load compiles with a cold Roslyn; it warms it for the reloads.
 LoadedTable? first = reloader.LoadFirst().Table;
@@ -62,9 +74,27 @@ if (first is not null && FunctionAuth.MissingSecrets(first.All, Environment.GetE
 
 IReadOnlyList<Proc> functions = first?.All ?? [];
 bool servesNone = first is null;
+
+// Asynchronous calls when the manifest has a function that takes them, or --async-store says where to keep them.
+if (first?.TakesAsyncCalls == true || options.AsyncArguments.Count > 0)
+{
+    try
+    {
+        AotFaas.Async.AsyncSettings settings = AotFaas.Async.AsyncSettings.Parse(options.AsyncArguments, Environment.GetEnvironmentVariable);
+        asyncCalls = new AotFaas.Async.AsyncCallService(AotFaas.Async.SqliteCallStore.Open(settings.Store), settings, loggerFactory.CreateLogger("AotFaas.Async"));
+        log.LogInformation("Asynchronous calls are kept in {Store}", settings.Store);
+    }
+    catch (Exception e) when (e is FormatException or IOException)
+    {
+        Console.Error.WriteLine($"dev.sh: {e.Message}");
+        return 2;
+    }
+}
+
+await using IAsyncDisposable? ownedAsyncCalls = asyncCalls;
 try
 {
-    running = new FaasServer(options, functions, first?.Lookup ?? (static _ => null), DevInvokers.Create, loggerFactory, instruments: AotFaas.Workers.WorkerMetrics.Register);
+    running = new FaasServer(options, functions, first?.Lookup ?? (static _ => null), DevInvokers.Create, loggerFactory, asyncCalls: asyncCalls, instruments: AotFaas.Workers.WorkerMetrics.Register);
 }
 catch (InvalidOperationException e)
 {
@@ -97,6 +127,12 @@ catch (IOException e)
 foreach (string url in server.Urls)
 {
     log.LogInformation("Now listening on: {Url}", url);
+}
+
+if (asyncCalls is not null)
+{
+    asyncCalls.AttachMetrics(server.Meter);
+    await asyncCalls.StartAsync(functions, server.FindRoute);
 }
 
 if (servesNone)

@@ -86,6 +86,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Signal> _wake = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
     private readonly List<Task> _loops = [];
+    private readonly HashSet<string> _dispatched = new(StringComparer.Ordinal);
 
     // Bodies being read to be stored are held whole (SQLite takes a blob at once): at most this many at a time, so what
     // accepting holds is bounded by that many max-body, whatever the number of callers.
@@ -175,11 +176,20 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _callbacks = new CallbackSender(_store, _log, _stopping.Token);
         _loops.Add(_callbacks.RunAsync());
         _loops.Add(PurgeAsync());
-        foreach (Proc proc in functions)
+        Serve(functions);
+    }
+
+    /// <summary>Runs the stored calls of the functions of <paramref name="functions"/> that take them and were not served yet (a reload may add some).</summary>
+    public void Serve(IEnumerable<Proc> functions)
+    {
+        lock (_loops)
         {
-            if (proc.TakesAsync)
+            foreach (Proc proc in functions)
             {
-                _loops.Add(DispatchAsync(proc.FuncName));
+                if (proc.TakesAsync && _dispatched.Add(proc.FuncName))
+                {
+                    _loops.Add(DispatchAsync(proc.FuncName));
+                }
             }
         }
     }
@@ -363,7 +373,13 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
         try
         {
-            await Task.WhenAll(_loops).ConfigureAwait(false);
+            Task[] loops;
+            lock (_loops)
+            {
+                loops = [.. _loops];
+            }
+
+            await Task.WhenAll(loops).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
