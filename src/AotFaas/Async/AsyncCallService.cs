@@ -154,9 +154,16 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
 
         long now = SqliteCallStore.Now();
-        foreach ((string function, (int Queued, long OldestAcceptedAt) queue) in stats)
+        string[] functions;
+        lock (_loops)
         {
-            yield return new(value(queue, now), new KeyValuePair<string, object?>("function", function));
+            // Every function that takes asynchronous calls, those with none waiting at 0.
+            functions = [.. _dispatched.Union(stats.Keys)];
+        }
+
+        foreach (string function in functions)
+        {
+            yield return new(value(stats.TryGetValue(function, out (int Queued, long OldestAcceptedAt) queue) ? queue : (0, now), now), new KeyValuePair<string, object?>("function", function));
         }
     }
 

@@ -4,10 +4,13 @@ using SQLitePCL;
 namespace AotFaas.Async;
 
 /// <summary>
-/// The calls in one SQLite file (WAL mode, <c>synchronous=FULL</c>: a 202 is answered only once its call is on disk,
-/// surviving a crash of the server and of the machine). One connection, used by one thread of its own: every
-/// operation is queued to it, and the calls accepted while a commit is under way are stored together in the next
-/// transaction, one fsync for all of them (group commit). SQLite is linked into the binary (libsqlite3.a through
+/// The calls in one SQLite file, in WAL mode. Accepting commits with <c>synchronous=FULL</c>: a 202 is answered only
+/// once its call is on disk, surviving a crash of the server and of the machine. Everything else (a call taken to run,
+/// its end, a callback's progress) commits with <c>synchronous=NORMAL</c>: written to the WAL before the commit
+/// returns, so a crash of the server loses nothing, but not synced until the next accept's fsync or a checkpoint; a
+/// power loss may forget such a change, which runs a call again (at least once, as a crash does) and never loses one.
+/// One connection, used by one thread of its own: every operation is queued to it, and the calls accepted while a
+/// commit is under way are stored together in the next transaction, one fsync for all of them (group commit). SQLite is linked into the binary (libsqlite3.a through
 /// SQLitePCLRaw's sqlite3 provider) only when a function takes asynchronous calls.
 /// </summary>
 public sealed class SqliteCallStore : ICallStore
@@ -79,7 +82,7 @@ public sealed class SqliteCallStore : ICallStore
         {
             Exec(db, "PRAGMA busy_timeout = 5000");
             Exec(db, "PRAGMA journal_mode = WAL");
-            Exec(db, "PRAGMA synchronous = FULL");
+            Exec(db, "PRAGMA synchronous = NORMAL");
             Exec(db, Schema);
         }
         catch (IOException e)
@@ -295,6 +298,8 @@ public sealed class SqliteCallStore : ICallStore
         var results = new EnqueueResult[batch.Count];
         try
         {
+            // This commit alone is synced: the 202s wait for it.
+            Exec(_db, "PRAGMA synchronous = FULL");
             Exec(_db, "BEGIN IMMEDIATE");
             for (int i = 0; i < batch.Count; i++)
             {
@@ -314,6 +319,10 @@ public sealed class SqliteCallStore : ICallStore
             {
                 failed.Fail(e);
             }
+        }
+        finally
+        {
+            raw.sqlite3_exec(_db, "PRAGMA synchronous = NORMAL");
         }
 
         batch.Clear();

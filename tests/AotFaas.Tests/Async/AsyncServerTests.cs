@@ -19,7 +19,16 @@ public sealed class AsyncServerTests : IAsyncLifetime
         _calls = new AsyncCallService(SqliteCallStore.Open(Path.Combine(_folder, "calls.db")), new AsyncSettings(Path.Combine(_folder, "calls.db"), TimeSpan.FromHours(1), CallbackPolicy.None), NullLogger.Instance);
         Proc[] functions = [new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 1500)];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
+        _calls.AttachMetrics(_server.Server.Meter);
         await _calls.StartAsync(functions, _server.Server.FindRoute);
+    }
+
+    [Fact]
+    public async Task A_function_with_nothing_queued_reads_0_not_nothing()
+    {
+        string metrics = await _server.Client.GetStringAsync("/metrics");
+        Assert.Contains("aotfaas_async_queued{function=\"job\"} 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("aotfaas_async_oldest_age_seconds{function=\"job\"} 0\n", metrics, StringComparison.Ordinal);
     }
 
     public async Task DisposeAsync()
