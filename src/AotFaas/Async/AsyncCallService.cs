@@ -237,9 +237,19 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 return busy;
             }
 
+            // Bounded as a synchronous call's body is: a body still arriving at the deadline gets 504 and gives back its turn.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.Aborted);
+            deadline.CancelAfter(request.Timeout - Stopwatch.GetElapsedTime(request.Started) is { Ticks: > 0 } left ? left : TimeSpan.FromMilliseconds(1));
             try
             {
-                body = await ReadAllAsync(request.Input, policy.MaxBody, request.Aborted).ConfigureAwait(false);
+                body = await ReadAllAsync(request.Input, policy.MaxBody, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!request.Aborted.IsCancellationRequested)
+            {
+                InvokeResult late = InvokeResult.Refusal(StatusCodes.Status504GatewayTimeout, $"'{function}' timed out after {Quantity.FormatDuration((long)policy.Timeout.TotalMilliseconds)} while the request body was still arriving");
+                late.TimedOut = true;
+                late.Headers.Add(new("Connection", "close"));
+                return late;
             }
             finally
             {
@@ -261,10 +271,10 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         {
             // The request id (the caller's X-Request-Id when it sent a valid one), unless it holds a '/', which no path
             // segment of its Location could carry: then an id of its own.
-            Id = request.RequestId.Contains('/', StringComparison.Ordinal) ? RandomId() : request.RequestId,
+            Id = request.RequestId.Contains('/', StringComparison.Ordinal) || request.RequestId is "." or ".." ? RandomId() : request.RequestId,
             Function = function,
             AcceptedAt = SqliteCallStore.Now(),
-            Request = CallRequest.From(context, pathInfo, target).ToBytes(),
+            Request = CallRequest.From(context, pathInfo, target, policy.Proc).ToBytes(),
             Body = body,
             CallbackUrl = callback,
         };
@@ -307,7 +317,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
     /// <summary>
     /// A call's state: behind the function's header check (bearer, token); a function whose callers sign their bodies
-    /// cannot sign a GET, and its call ids (random, 128 bits, unless the caller chose its own) are what grants the read.
+    /// cannot sign a GET, and its call ids (random, 122 bits, unless the caller chose its own) are what grants the read.
     /// </summary>
     public Task<InvokeResult>? TryReadStatus(HttpContext context, FunctionRoute route, string pathInfo)
     {

@@ -70,6 +70,30 @@ public sealed class SqliteCallStore : ICallStore
             raw.SetProvider(new SQLite3Provider_sqlite3());
         }
 
+        // The calls hold what callers sent (bodies, signatures): the file is the server's alone. SQLite gives its WAL and
+        // shared-memory files the database file's mode.
+        if (!File.Exists(path) && System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) is string folder && Directory.Exists(folder))
+        {
+            try
+            {
+                using (File.Open(path, FileMode.CreateNew, FileAccess.Write))
+                {
+                }
+
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+            }
+            catch (IOException)
+            {
+                // Created by someone else meanwhile, or not creatable: SQLite says which below.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
         int rc = raw.sqlite3_open_v2(path, out sqlite3 db, raw.SQLITE_OPEN_READWRITE | raw.SQLITE_OPEN_CREATE | raw.SQLITE_OPEN_NOMUTEX, null);
         if (rc != raw.SQLITE_OK)
         {
@@ -103,6 +127,24 @@ public sealed class SqliteCallStore : ICallStore
 
     public Task<StoredCall?> ClaimNextAsync(string function, string owner) => Post(() =>
     {
+        // One transaction, taken for writing at once: another server on the same file (the one a SIGHUP replaces)
+        // cannot take the same call between the read and the mark.
+        Exec(_db, "BEGIN IMMEDIATE");
+        try
+        {
+            StoredCall? claimed = Claim(function, owner);
+            Exec(_db, "COMMIT");
+            return claimed;
+        }
+        catch
+        {
+            raw.sqlite3_exec(_db, "ROLLBACK");
+            throw;
+        }
+    });
+
+    private StoredCall? Claim(string function, string owner)
+    {
         sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE function = ?1 AND state = 0 ORDER BY accepted_at LIMIT 1");
         Bind(select, 1, function);
         StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
@@ -115,14 +157,14 @@ public sealed class SqliteCallStore : ICallStore
         call.State = CallState.Running;
         call.StartedAt = Now();
         call.Runs++;
-        sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3, owner = ?4 WHERE id = ?1");
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3, owner = ?4 WHERE id = ?1 AND state = 0");
         Bind(update, 1, call.Id);
         Bind(update, 2, call.StartedAt);
         Bind(update, 3, call.Runs);
         Bind(update, 4, owner);
         Step(update);
-        return call;
-    });
+        return raw.sqlite3_changes(_db) == 1 ? call : null;
+    }
 
     public Task CompleteAsync(StoredCall call) => Post(() =>
     {
@@ -132,7 +174,7 @@ public sealed class SqliteCallStore : ICallStore
             call.CallbackDueAt = call.EndedAt;
         }
 
-        sqlite3_stmt update = Statement("UPDATE calls SET state = 2, ended_at = ?2, status = ?3, exit = ?4, content_type = ?5, output = ?6, callback_state = ?7, callback_due_at = ?8, body = x'' WHERE id = ?1");
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 2, ended_at = ?2, status = ?3, exit = ?4, content_type = ?5, output = ?6, callback_state = ?7, callback_due_at = ?8, body = x'', request = x'' WHERE id = ?1");
         Bind(update, 1, call.Id);
         Bind(update, 2, call.EndedAt);
         Bind(update, 3, call.Status);

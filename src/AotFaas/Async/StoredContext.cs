@@ -23,8 +23,14 @@ internal static class StoredContext
         request.QueryString = stored.Query.Length > 0 ? new QueryString(stored.Query) : QueryString.Empty;
         foreach (KeyValuePair<string, string> header in stored.Headers)
         {
-            request.Headers.Append(header.Key, header.Value);
+            // Host is the request's own (set above), once.
+            if (!header.Key.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                request.Headers.Append(header.Key, header.Value);
+            }
         }
+
+        context.Connection.LocalPort = stored.LocalPort;
 
         if (context.Features.Get<IHttpRequestFeature>() is IHttpRequestFeature feature)
         {

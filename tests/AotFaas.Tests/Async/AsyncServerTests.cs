@@ -39,13 +39,13 @@ public sealed class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task At_most_a_few_bodies_are_read_at_once_and_the_next_caller_waits_its_turn_within_its_timeout()
+    public async Task At_most_a_few_bodies_are_read_at_once_and_a_body_still_arriving_at_the_deadline_gets_504()
     {
         Uri server = _server.Client.BaseAddress!;
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
-            // Callers that announce a body and send only part of it hold their turn.
+            // Callers that announce a body and send only part of it hold their turn, until their deadline.
             for (int i = 0; i < AsyncCallService.MaxBodiesAtOnce; i++)
             {
                 var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
@@ -54,9 +54,17 @@ public sealed class AsyncServerTests : IAsyncLifetime
                 held.Add(socket);
             }
 
-            using HttpResponseMessage waited = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, waited.StatusCode);
-            Assert.Contains("busy storing other calls", await waited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            // The next caller waits for a turn: not answered while they hold theirs.
+            Task<HttpResponseMessage> waiting = _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
+            await Task.Delay(600);
+            Assert.False(waiting.IsCompleted, "a fifth body was read while four were");
+
+            // The holders' deadline (1.5 s) cuts them off with 504; the waiting caller then gets its turn.
+            string answer = await ReadAnswerAsync(held[0]);
+            Assert.StartsWith("HTTP/1.1 504", answer, StringComparison.Ordinal);
+            Assert.Contains("while the request body was still arriving", answer, StringComparison.Ordinal);
+            using HttpResponseMessage accepted = await waiting;
+            Assert.True(accepted.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.ServiceUnavailable, $"{(int)accepted.StatusCode}");
         }
         finally
         {
@@ -66,17 +74,15 @@ public sealed class AsyncServerTests : IAsyncLifetime
             }
         }
 
-        // Their turns are given back when they go: the next caller is accepted.
-        for (int i = 0; ; i++)
-        {
-            using HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
-            if (accepted.StatusCode == HttpStatusCode.Accepted)
-            {
-                break;
-            }
+        using HttpResponseMessage after = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
+        Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
 
-            Assert.True(i < 50, $"still {(int)accepted.StatusCode} after the holders went away");
-            await Task.Delay(100);
-        }
+    private static async Task<string> ReadAnswerAsync(System.Net.Sockets.Socket socket)
+    {
+        byte[] buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        int read = await socket.ReceiveAsync(buffer, timeout.Token);
+        return Encoding.ASCII.GetString(buffer, 0, read);
     }
 }
