@@ -38,7 +38,7 @@ public sealed class WorkerServerTests : IAsyncLifetime
                     sys.stdout.write("plain line\r\n\x1b[31mred\x07\n" + "x" * 5000 + "\nend without newline")
                     sys.stdout.flush()
                     sys.stderr.write("to stderr\n"); sys.stderr.flush()
-                out = json.dumps({"method": self.command, "target": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "length": len(body), "pid": os.getpid()}).encode()
+                out = json.dumps({"method": self.command, "target": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "length": len(body), "pid": os.getpid(), "cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items()}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -74,8 +74,10 @@ public sealed class WorkerServerTests : IAsyncLifetime
                 Worker("echo", replicas: 2, maxBody: 1024),
                 Worker("slow", timeoutMilliseconds: 500),
                 Worker("broken", mode: "exit-at-start"),
+                new("placed", "python3", [script, Pids("placed"), string.Empty], mode: FunctionMode.Http, methods: ["GET"], workDir: _folder, env: ["GREETING=hello"], passEnv: ["SHARED"]),
             ],
-            options: new AotFaas.Hosting.ServerOptions("http://127.0.0.1:0") { SystemApi = true },
+            environment: name => name switch { "SHARED" => "from the server", "PATH" => Environment.GetEnvironmentVariable("PATH"), "NOT_PASSED" => "secret", _ => null },
+            options: new AotFaas.Hosting.ServerOptions("http://127.0.0.1:0") { SystemApi = true, Portal = true },
             loggerFactory: _log);
     }
 
@@ -304,6 +306,28 @@ public sealed class WorkerServerTests : IAsyncLifetime
         int logged = _log.Entries.Count(e => e.Message.StartsWith("slow[1] stdout: flood ", StringComparison.Ordinal));
         Assert.InRange(logged, 1000, 1200);
         Assert.Equal(5000, logged + notLogged);
+    }
+
+    [Fact]
+    public async Task Env_pass_env_and_workdir_reach_the_worker_and_nothing_else_of_the_server()
+    {
+        using HttpResponseMessage response = await Client.GetAsync("/function/placed/x");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var document = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        System.Text.Json.JsonElement env = document.RootElement.GetProperty("env");
+        Assert.Equal(_folder, document.RootElement.GetProperty("cwd").GetString());
+        Assert.Equal("hello", env.GetProperty("GREETING").GetString());
+        Assert.Equal("from the server", env.GetProperty("SHARED").GetString());
+        Assert.False(env.TryGetProperty("NOT_PASSED", out _));
+        Assert.True(int.TryParse(env.GetProperty("PORT").GetString(), out int port) && port > 0);
+    }
+
+    [Fact]
+    public async Task The_portal_marks_a_warm_function_with_its_workers()
+    {
+        string page = await Client.GetStringAsync("/");
+        Assert.Contains("\"mode\":\"http x2\"", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"name\":\"cat\",\"command\":\"cat\",\"methods\":[\"POST\"],\"mode\"", page, StringComparison.Ordinal);
     }
 
     private static async Task<int> PidOf(HttpResponseMessage response)
