@@ -90,7 +90,7 @@ public sealed class DevServerTests(DevServer dev, ITestOutputHelper log)
         // What the build prints for this manifest (MSBuild adds ' [project]'): see also CommandLineTests.
         string[] expected =
         [
-            "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth, log-stderr",
+            "functions.faas(2,3): error FAAS006: Unknown option 'content-typ'; known options: content-type, timeout, max-inflight, max-queue, max-body, max-output, env, pass-env, workdir, methods, request-env, pass-authorization, response, auth, log-stderr, mode, replicas, ready, idle-stop, start-timeout, async, async-queue",
             "functions.faas(3,6): error FAAS005: Unterminated double quote: close it on the same line",
         ];
         Assert.True(await server.WaitForOutputAsync(expected[^1]), server.Output);
