@@ -76,7 +76,7 @@ if (FunctionTable.TakesAsyncCalls && asyncSettings is not null)
 {
     try
     {
-        asyncCalls = new AsyncCallService(SqliteCallStore.Open(asyncSettings.Store), asyncSettings, loggerFactory.CreateLogger("AotFaas.Async"));
+        asyncCalls = new AsyncCallService(SqliteCallStore.Open(asyncSettings!.Store), asyncSettings, loggerFactory.CreateLogger("AotFaas.Async"));
     }
     catch (IOException e)
     {
@@ -132,8 +132,8 @@ foreach (string url in server.Urls)
 if (FunctionTable.TakesAsyncCalls && asyncCalls is not null)
 {
     // Calls stored before (a restart, or a server that died) run from now on.
-    asyncCalls.AttachMetrics(server.Meter);
-    await asyncCalls.StartAsync(FunctionTable.All, server.FindRoute);
+    asyncCalls!.AttachMetrics(server.Meter);
+    await asyncCalls!.StartAsync(FunctionTable.All, server.FindRoute);
     log.LogInformation("Asynchronous calls are kept in {Store}", asyncSettings!.Store);
 }
 
