@@ -126,7 +126,7 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
             using HttpClient client = pki.Client(new Uri($"https://127.0.0.1:{port}"), HttpVersion.Version20);
             using HttpResponseMessage response = await client.PostAsync("/function/cat", new StringContent("activated over tls"));
             Assert.Equal("activated over tls", await response.Content.ReadAsStringAsync());
-            Assert.Contains($"Now listening on: https://127.0.0.1:{port} (passed in as descriptor 3)", server.Output, StringComparison.Ordinal);
+            Assert.True(await server.WaitForOutputAsync($"Now listening on: https://127.0.0.1:{port} (passed in as descriptor 3)"), server.Output);
         }
 
         port = RunningServer.FreePort();
@@ -276,8 +276,9 @@ public sealed partial class SwapTests(PublishedBinary binary, NextBinary next) :
             Assert.Equal("activated", await response.Content.ReadAsStringAsync());
         }
 
-        Assert.Contains("Serving the 1 listening socket(s) passed by systemd", server.Output, StringComparison.Ordinal);
-        Assert.Contains($"Now listening on: http://127.0.0.1:{port} (passed in as descriptor 3)", server.Output, StringComparison.Ordinal);
+        // The passed socket accepts before the server has logged its start (the log is written in batches): wait for the lines.
+        Assert.True(await server.WaitForOutputAsync("Serving the 1 listening socket(s) passed by systemd"), server.Output);
+        Assert.True(await server.WaitForOutputAsync($"Now listening on: http://127.0.0.1:{port} (passed in as descriptor 3)"), server.Output);
         using (HttpResponseMessage response = await server.Client.PostAsync("/function/sockets", new StringContent(string.Empty)))
         {
             string descriptors = await response.Content.ReadAsStringAsync();
