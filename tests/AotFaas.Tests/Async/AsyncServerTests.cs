@@ -17,10 +17,61 @@ public sealed class AsyncServerTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _calls = new AsyncCallService(SqliteCallStore.Open(Path.Combine(_folder, "calls.db")), new AsyncSettings(Path.Combine(_folder, "calls.db"), TimeSpan.FromHours(1), CallbackPolicy.None), NullLogger.Instance);
-        Proc[] functions = [new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 1500)];
+        string worker = Path.Combine(_folder, "worker.py");
+        await File.WriteAllTextAsync(worker, WorkerScript);
+        Proc[] functions =
+        [
+            new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 1500),
+            new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
+        ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
         _calls.AttachMetrics(_server.Server.Meter);
         await _calls.StartAsync(functions, _server.Server.FindRoute);
+    }
+
+    /// <summary>A worker that answers with the method, path, query, a header and the body it got.</summary>
+    private const string WorkerScript = """
+        import os
+        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, *a): pass
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                out = ("%s %s %s|" % (self.command, self.path, self.headers.get("X-Try"))).encode() + body
+                self.send_response(201)
+                self.send_header("Content-Type", "text/x-warm")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+        ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+        """;
+
+    [Fact]
+    public async Task An_asynchronous_call_to_a_warm_function_goes_to_its_worker_as_the_request_came()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/async-function/warm/a%20b?q=1") { Content = new StringContent("payload") };
+        request.Headers.Add("X-Try", "yes");
+        using HttpResponseMessage accepted = await _server.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        string id = accepted.Headers.GetValues("X-Call-Id").Single();
+        System.Text.Json.JsonElement status = default;
+        for (int i = 0; i < 200; i++)
+        {
+            string json = await _server.Client.GetStringAsync($"/async-function/warm/calls/{id}");
+            status = System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();
+            if (status.GetProperty("state").GetString() == "done")
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.Equal("done", status.GetProperty("state").GetString());
+        Assert.Equal(201, status.GetProperty("status").GetInt32());
+        Assert.Equal("text/x-warm", status.GetProperty("contentType").GetString());
+        Assert.Equal("POST /a%20b?q=1 yes|payload", status.GetProperty("output").GetString());
     }
 
     [Fact]
