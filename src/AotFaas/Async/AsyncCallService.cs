@@ -105,6 +105,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     /// <summary>Request bodies of asynchronous calls read at the same time, server-wide; others wait their turn within their timeout.</summary>
     public const int MaxBodiesAtOnce = 4;
 
+    /// <summary>Request bodies being read for storing now.</summary>
+    internal int BodiesBeingRead => MaxBodiesAtOnce - _reading.CurrentCount;
+
     /// <summary>Calls accepted and stored so far (this process).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);
 

@@ -21,7 +21,7 @@ public sealed class AsyncServerTests : IAsyncLifetime
         await File.WriteAllTextAsync(worker, WorkerScript);
         Proc[] functions =
         [
-            new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 1500),
+            new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 3000),
             new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
         ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
@@ -105,12 +105,18 @@ public sealed class AsyncServerTests : IAsyncLifetime
                 held.Add(socket);
             }
 
-            // The next caller waits for a turn: not answered while they hold theirs.
+            // Once all four hold their turn (the server reads them as they come), the next caller waits for one.
+            for (int i = 0; _calls.BodiesBeingRead < AsyncCallService.MaxBodiesAtOnce; i++)
+            {
+                Assert.True(i < 500, $"{_calls.BodiesBeingRead} bodies being read, not {AsyncCallService.MaxBodiesAtOnce}");
+                await Task.Delay(10);
+            }
+
             Task<HttpResponseMessage> waiting = _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
             await Task.Delay(600);
             Assert.False(waiting.IsCompleted, "a fifth body was read while four were");
 
-            // The holders' deadline (1.5 s) cuts them off with 504; the waiting caller then gets its turn.
+            // The holders' deadline (3 s) cuts them off with 504; the waiting caller then gets its turn.
             string answer = await ReadAnswerAsync(held[0]);
             Assert.StartsWith("HTTP/1.1 504", answer, StringComparison.Ordinal);
             Assert.Contains("while the request body was still arriving", answer, StringComparison.Ordinal);
