@@ -26,7 +26,7 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
 
     private static readonly HttpMessageInvoker Client = OutboundHttp.Create(idle: TimeSpan.FromSeconds(30));
 
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Signal _wake = new();
     private long _delivered;
     private long _retried;
     private long _givenUp;
@@ -41,13 +41,12 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
     public long GivenUp => Interlocked.Read(ref _givenUp);
 
     /// <summary>A call with a callback ended: look for due deliveries now.</summary>
-    public void Wake() => Volatile.Read(ref _wake).TrySetResult();
+    public void Wake() => _wake.Set();
 
     public async Task RunAsync()
     {
         while (!stopping.IsCancellationRequested)
         {
-            TaskCompletionSource wake = Volatile.Read(ref _wake);
             IReadOnlyList<StoredCall> due;
             try
             {
@@ -63,17 +62,13 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
             {
                 try
                 {
-                    await wake.Task.WaitAsync(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
+                    await _wake.WaitAsync(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
 
-                Interlocked.CompareExchange(ref _wake, new(TaskCreationOptions.RunContinuationsAsynchronously), wake);
                 continue;
             }
 

@@ -1,3 +1,5 @@
+// Longer than the ~300 lines a file here is held to: every statement the store runs, and the one thread that runs
+// them, in one place, so that what a transaction holds can be read whole.
 using System.Collections.Concurrent;
 using SQLitePCL;
 
