@@ -87,10 +87,16 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
     private IEnumerable<System.Diagnostics.Metrics.Measurement<double>> QueueMeasurements(Func<(int Queued, long OldestAcceptedAt), long, double> value)
     {
+        string[] served;
+        lock (_loops)
+        {
+            served = [.. _dispatched];
+        }
+
         IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)> stats;
         try
         {
-            Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> reading = _store.QueueStatsAsync();
+            Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> reading = _store.QueueStatsAsync(served);
             stats = reading.Wait(TimeSpan.FromSeconds(2)) ? reading.Result : new Dictionary<string, (int, long)>();
         }
         catch (AggregateException)
@@ -99,13 +105,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
 
         long now = SqliteCallStore.Now();
-        string[] functions;
-        lock (_loops)
-        {
-            // Every function that takes asynchronous calls, those with none waiting at 0.
-            functions = [.. _dispatched.Union(stats.Keys)];
-        }
 
+        // Every function that takes asynchronous calls, those with none waiting at 0.
+        string[] functions = [.. served.Union(stats.Keys)];
         foreach (string function in functions)
         {
             yield return new(value(stats.TryGetValue(function, out (int Queued, long OldestAcceptedAt) queue) ? queue : (0, now), now), new KeyValuePair<string, object?>("function", function));
@@ -128,6 +130,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _callbacks = new CallbackSender(_store, _log, _stopping.Token);
         _loops.Add(_callbacks.RunAsync());
         _loops.Add(PurgeAsync());
+        _loops.Add(_store.WatchAsync(Wake, _stopping.Token));
         Serve(functions);
     }
 
@@ -481,7 +484,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         {
             if (requeue)
             {
-                await _store.RequeueAsync(call.Id).ConfigureAwait(false);
+                await _store.RequeueAsync(call).ConfigureAwait(false);
                 return;
             }
 

@@ -30,7 +30,7 @@ public interface ICallStore : IAsyncDisposable
     Task CompleteAsync(StoredCall call);
 
     /// <summary>Puts a call taken to run back in the queue (the server stops before it ran).</summary>
-    Task RequeueAsync(string id);
+    Task RequeueAsync(StoredCall call);
 
     /// <summary>The call <paramref name="id"/> of <paramref name="function"/>, or null (never stored, or past its retention).</summary>
     Task<StoredCall?> FindAsync(string function, string id);
@@ -41,8 +41,15 @@ public interface ICallStore : IAsyncDisposable
     /// </summary>
     Task<int> RecoverAsync(Func<string?, bool> ownerAlive);
 
-    /// <summary>Queued calls per function, and when the oldest of each was accepted (Unix milliseconds).</summary>
-    Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync();
+    /// <summary>Queued calls of <paramref name="functions"/> (and of any other function the store knows), and when the oldest of each was accepted (Unix milliseconds).</summary>
+    Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync(IReadOnlyCollection<string> functions);
+
+    /// <summary>
+    /// Until <paramref name="stopping"/>, calls <paramref name="queued"/> with a function's name when another server
+    /// sharing the store queued a call of it (a call this one stored wakes its dispatcher itself). A store that cannot
+    /// tell returns at once: the dispatchers' poll finds those calls.
+    /// </summary>
+    Task WatchAsync(Action<string> queued, CancellationToken stopping);
 
     /// <summary>Ended calls whose callback is due at <paramref name="now"/> (Unix milliseconds), at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit);

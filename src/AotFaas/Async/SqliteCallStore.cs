@@ -189,10 +189,10 @@ public sealed class SqliteCallStore : ICallStore
         return true;
     });
 
-    public Task RequeueAsync(string id) => Post(() =>
+    public Task RequeueAsync(StoredCall call) => Post(() =>
     {
         sqlite3_stmt update = Statement("UPDATE calls SET state = 0 WHERE id = ?1 AND state = 1");
-        Bind(update, 1, id);
+        Bind(update, 1, call.Id);
         Step(update);
         return true;
     });
@@ -232,7 +232,7 @@ public sealed class SqliteCallStore : ICallStore
         return recovered;
     });
 
-    public Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync() => Post<IReadOnlyDictionary<string, (int, long)>>(() =>
+    public Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync(IReadOnlyCollection<string> functions) => Post<IReadOnlyDictionary<string, (int, long)>>(() =>
     {
         var stats = new Dictionary<string, (int, long)>(StringComparer.Ordinal);
         sqlite3_stmt select = Statement("SELECT function, count(*), min(accepted_at) FROM calls WHERE state = 0 GROUP BY function");
@@ -244,6 +244,9 @@ public sealed class SqliteCallStore : ICallStore
         raw.sqlite3_reset(select);
         return stats;
     });
+
+    /// <summary>Another server on the same file (the one a SIGHUP replaces) is not heard: the dispatchers' poll finds its calls.</summary>
+    public Task WatchAsync(Action<string> queued, CancellationToken stopping) => Task.CompletedTask;
 
     public Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit) => Post<IReadOnlyList<StoredCall>>(() =>
     {

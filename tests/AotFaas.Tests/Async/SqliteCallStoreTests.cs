@@ -67,7 +67,7 @@ public sealed class SqliteCallStoreTests : IDisposable
         EnqueueResult[] results = await Task.WhenAll(Enumerable.Range(0, 300).Select(i => Task.Run(() => store.EnqueueAsync(Call("c" + i), 250))));
         Assert.Equal(250, results.Count(r => r == EnqueueResult.Accepted));
         Assert.Equal(50, results.Count(r => r == EnqueueResult.QueueFull));
-        IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)> stats = await store.QueueStatsAsync();
+        IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)> stats = await store.QueueStatsAsync(["f"]);
         Assert.Equal(250, stats["f"].Queued);
     }
 
