@@ -81,8 +81,9 @@ if (first?.TakesAsyncCalls == true || options.AsyncArguments.Count > 0)
     try
     {
         AotFaas.Async.AsyncSettings settings = AotFaas.Async.AsyncSettings.Parse(options.AsyncArguments, Environment.GetEnvironmentVariable);
-        asyncCalls = new AotFaas.Async.AsyncCallService(AotFaas.Async.SqliteCallStore.Open(settings.Store), settings, loggerFactory.CreateLogger("AotFaas.Async"));
-        log.LogInformation("Asynchronous calls are kept in {Store}", settings.Store);
+        ILogger asyncLog = loggerFactory.CreateLogger("AotFaas.Async");
+        asyncCalls = new AotFaas.Async.AsyncCallService(await AotFaas.Async.CallStores.OpenAsync(settings, Environment.GetEnvironmentVariable, asyncLog), settings, asyncLog);
+        log.LogInformation("Asynchronous calls are kept in {Store}", asyncCalls.Store);
     }
     catch (Exception e) when (e is FormatException or IOException)
     {

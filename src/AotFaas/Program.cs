@@ -76,7 +76,8 @@ if (FunctionTable.TakesAsyncCalls && asyncSettings is not null)
 {
     try
     {
-        asyncCalls = new AsyncCallService(SqliteCallStore.Open(asyncSettings!.Store), asyncSettings, loggerFactory.CreateLogger("AotFaas.Async"));
+        ILogger asyncLog = loggerFactory.CreateLogger("AotFaas.Async");
+        asyncCalls = new AsyncCallService(await CallStores.OpenAsync(asyncSettings!, Environment.GetEnvironmentVariable, asyncLog), asyncSettings, asyncLog);
     }
     catch (IOException e)
     {
@@ -134,7 +135,7 @@ if (FunctionTable.TakesAsyncCalls && asyncCalls is not null)
     // Calls stored before (a restart, or a server that died) run from now on.
     asyncCalls!.AttachMetrics(server.Meter);
     await asyncCalls!.StartAsync(FunctionTable.All, server.FindRoute);
-    log.LogInformation("Asynchronous calls are kept in {Store}", asyncSettings!.Store);
+    log.LogInformation("Asynchronous calls are kept in {Store}", asyncCalls!.Store);
 }
 
 // Tells the server this one replaces (SIGHUP), or systemd (Type=notify), that it serves.

@@ -243,6 +243,13 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be stored: {e.Message}", LogLevel.Error);
         }
 
+        if (stored == EnqueueResult.TooLarge)
+        {
+            InvokeResult large = InvokeResult.Refusal(StatusCodes.Status413PayloadTooLarge, $"the asynchronous call with its body ({body.Length} bytes) is larger than the store takes in one message ({_store}); send a smaller body");
+            large.Headers.Add(new("Connection", "close"));
+            return large;
+        }
+
         if (stored == EnqueueResult.QueueFull)
         {
             InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status429TooManyRequests, $"'{function}' has {policy.Proc.AsyncQueue ?? AsyncSettings.DefaultQueue} asynchronous calls waiting already; try again later");

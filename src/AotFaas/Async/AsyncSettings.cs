@@ -3,7 +3,7 @@ using AotFaas.Shared;
 namespace AotFaas.Async;
 
 /// <summary>The server-wide settings of asynchronous calls.</summary>
-/// <param name="Store">Where calls are kept (<c>--async-store</c>): a SQLite file.</param>
+/// <param name="Store">Where calls are kept (<c>--async-store</c>): a SQLite file, or a NATS JetStream stream (<see cref="NatsAddress"/>).</param>
 /// <param name="Retention">How long an ended call's state and output are kept (<c>--async-retention</c>).</param>
 /// <param name="Callbacks">Which callback URLs calls may name (<c>--callback-allow</c>).</param>
 public sealed record AsyncSettings(string Store, TimeSpan Retention, CallbackPolicy Callbacks)
@@ -24,7 +24,10 @@ public sealed record AsyncSettings(string Store, TimeSpan Retention, CallbackPol
                                      answered 202 with X-Call-Id and Location; it runs later.
           GET /async-function/{name}/calls/{id}  the call's state, status and output (JSON).
           --async-store PATH         The SQLite file calls are kept in (default: aotfaas-async.db in
-                                     $STATE_DIRECTORY, else in the working directory).
+                                     $STATE_DIRECTORY, else in the working directory), or
+                                     nats://HOST[:PORT]/STREAM: a NATS JetStream stream shared by
+                                     several servers (credentials: NATS_USER and NATS_PASSWORD, or
+                                     NATS_TOKEN).
           --async-retention DURATION How long an ended call's state and output are kept (default 1h).
           --callback-allow HOST[:PORT],...  Hosts an X-Callback-Url may name (without a port: the
                                      scheme's default); none by default. Repeatable.
@@ -43,7 +46,12 @@ public sealed record AsyncSettings(string Store, TimeSpan Retention, CallbackPol
             switch (name)
             {
                 case "--async-store":
-                    store = value.Length > 0 ? value : throw new FormatException($"{name}: a file name is needed");
+                    store = value.Length > 0 ? value : throw new FormatException($"{name}: a file name or nats://HOST[:PORT]/STREAM is needed");
+                    if (NatsAddress.IsNats(store))
+                    {
+                        NatsAddress.Parse(store);
+                    }
+
                     break;
                 case "--async-retention":
                     retention = Quantity.ParseDuration(value, out long milliseconds) is string error

@@ -11,11 +11,14 @@ public enum EnqueueResult
 
     /// <summary>A call with this id exists already.</summary>
     DuplicateId,
+
+    /// <summary>The call with its body is larger than the store takes in one piece (a NATS server's max_payload): 413.</summary>
+    TooLarge,
 }
 
 /// <summary>
 /// Where asynchronous calls are kept from their 202 to the end of their retention: SQLite on one machine
-/// (<see cref="SqliteCallStore"/>). A call answered 202 is stored durably before the answer; a call taken to run is
+/// (<see cref="SqliteCallStore"/>), NATS JetStream past it (<see cref="NatsCallStore"/>). A call answered 202 is stored durably before the answer; a call taken to run is
 /// marked running, and queued again at the next start if its server died (at least once).
 /// </summary>
 public interface ICallStore : IAsyncDisposable

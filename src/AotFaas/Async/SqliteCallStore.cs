@@ -63,6 +63,8 @@ public sealed class SqliteCallStore : ICallStore
     /// <summary>The database file.</summary>
     public string Path { get; }
 
+    public override string ToString() => Path;
+
     /// <summary>Opens (creating when needed) the store at <paramref name="path"/>.</summary>
     /// <exception cref="IOException">The file cannot be opened or is not a store.</exception>
     public static SqliteCallStore Open(string path)
