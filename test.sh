@@ -13,7 +13,7 @@ command -v dotnet >/dev/null 2>&1 || { echo "test.sh: the .NET 10 SDK is not on 
 
 # Tools some end-to-end tests drive, from Debian's packages: a real headless Chromium (the portal test), wrk (the
 # binary swap under load), systemd-socket-activate (socket activation), jq and python3 (the README's first functions),
-# openssl and curl (the TLS tests' certificates and clients).
+# openssl and curl (the TLS tests' certificates and clients), nats-server (the NATS JetStream store's tests).
 need_debian() { # COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -31,6 +31,8 @@ need_debian jq jq
 need_debian python3 python3
 need_debian openssl openssl
 need_debian curl curl
+# A real NATS server with JetStream for the asynchronous calls' shared store (the tests start their own on loopback).
+need_debian nats-server nats-server
 
 # SQLite's library and its static archive (asynchronous calls: the JIT-built tests load libsqlite3.so, the native
 # binaries link libsqlite3.a): Debian's libsqlite3-dev.

@@ -15,10 +15,22 @@ namespace AotFaas.EndToEnd;
 /// retries, a <c>kill -9</c> after a burst of accepted calls, the drain, the retention, and a busy function that
 /// serves its synchronous requests before its stored calls. Each server has a folder of its own (E2E_ASYNC_DIR),
 /// where its programs leave their marks, and every test that stops a server checks that none of its programs is left.
+/// The calls are kept in SQLite (a file in the server's folder) here, and in NATS JetStream by <see cref="NatsAsyncTests"/>.
 /// </summary>
 [Collection(nameof(PublishedBinary))]
-public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : IClassFixture<AsyncBinary>, IDisposable
+public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : IClassFixture<AsyncBinary>, IDisposable
 {
+    /// <summary>The <c>--async-store</c> of a server working in <paramref name="dir"/> (one that restarts there finds its calls).</summary>
+    protected virtual string Store(string dir) => Path.Combine(dir, "calls.db");
+
+    /// <summary>The published binary of async.faas.</summary>
+    private protected AsyncBinary Binary => binary;
+
+    private protected ITestOutputHelper Log => output;
+
+    /// <summary>How long a call a killed server held may take to run again: SQLite queues it at the next start.</summary>
+    protected virtual int RecoverySeconds => 30;
+
     private readonly List<string> _dirs = [];
 
     private const int SIGKILL = 9;
@@ -28,7 +40,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     private static partial int Kill(int pid, int signal);
 
     /// <summary>A server of the async binary, its folder and its store.</summary>
-    private sealed record Server(RunningServer Running, string Dir) : IAsyncDisposable
+    private protected sealed record Server(RunningServer Running, string Dir) : IAsyncDisposable
     {
         public HttpClient Client => Running.Client;
 
@@ -42,7 +54,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     }
 
     /// <summary>A new folder for a server (and the one that restarts on its store), removed after the test.</summary>
-    private string NewDir()
+    private protected string NewDir()
     {
         string dir = Path.Combine(Path.GetTempPath(), "aotfaas-e2e-async-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -66,12 +78,12 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     }
 
     /// <summary>Starts a server working in <paramref name="dir"/> (a new folder when null), its store there.</summary>
-    private async Task<Server> StartAsync(string? dir = null, params string[] extra)
+    private protected async Task<Server> StartAsync(string? dir = null, params string[] extra)
     {
         dir ??= NewDir();
         int port = RunningServer.FreePort();
         RunningServer running = await RunningServer.StartAsync(
-            binary.Path, port, ["--urls", $"http://127.0.0.1:{port}", "--async-store", Path.Combine(dir, "calls.db"), .. extra], AsyncBinary.Environment(dir), dir);
+            binary.Path, port, ["--urls", $"http://127.0.0.1:{port}", "--async-store", Store(dir), .. extra], AsyncBinary.Environment(dir), dir);
         var server = new Server(running, dir);
 
         // The dispatchers start once the server listens: wait for the line that follows their start.
@@ -80,7 +92,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     }
 
     /// <summary>Stops the server with SIGTERM (exit 0), then checks that none of its programs is left.</summary>
-    private static async Task StopAndCheckNothingLeftAsync(Server server)
+    private protected static async Task StopAndCheckNothingLeftAsync(Server server)
     {
         Assert.Equal(0, await server.Running.StopAsync());
         await AssertNothingLeftAsync(server);
@@ -94,7 +106,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
             $"processes left behind: {string.Join(", ", left)}\n{server.Output}");
     }
 
-    private static async Task<HttpResponseMessage> PostAsync(Server server, string target, string body, params (string Name, string Value)[] headers)
+    private protected static async Task<HttpResponseMessage> PostAsync(Server server, string target, string body, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, target) { Content = new StringContent(body, Encoding.UTF8, "text/plain") };
         foreach ((string name, string value) in headers)
@@ -106,7 +118,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     }
 
     /// <summary>An accepted call: 202, X-Call-Id, and a Location naming it; returns the id.</summary>
-    private static async Task<string> AcceptedAsync(HttpResponseMessage response, string function)
+    private protected static async Task<string> AcceptedAsync(HttpResponseMessage response, string function)
     {
         using (response)
         {
@@ -134,7 +146,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     }
 
     /// <summary>Polls the call's state until it is done (and, with <paramref name="callback"/>, its callback settled); at most <paramref name="seconds"/>.</summary>
-    private static async Task<JsonElement> DoneAsync(Server server, string function, string id, string? token = null, int seconds = 15, bool callback = false)
+    private protected static async Task<JsonElement> DoneAsync(Server server, string function, string id, string? token = null, int seconds = 15, bool callback = false)
     {
         JsonElement status = default;
         for (long deadline = Environment.TickCount64 + (seconds * 1000L); Environment.TickCount64 < deadline; await Task.Delay(25))
@@ -173,7 +185,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
     private static async Task WaitForLogAsync(Server server, string text)
         => Assert.True(await ProcessInfo.EventuallyAsync(() => server.Output.Contains(text, StringComparison.Ordinal), seconds: 15), $"not logged: {text}\n{server.Output}");
 
-    private static async Task WaitForLinesAsync(Server server, string mark, int count)
+    private protected static async Task WaitForLinesAsync(Server server, string mark, int count)
         => Assert.True(await ProcessInfo.EventuallyAsync(() => server.Lines(mark).Length >= count, seconds: 15), $"'{mark}' has {server.Lines(mark).Length} line(s), not {count}\n{server.Output}");
 
     [Fact]
@@ -622,7 +634,7 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
         var runs = new int[Calls];
         for (int i = 0; i < Calls; i++)
         {
-            JsonElement status = await DoneAsync(second, "append", ids[i], seconds: 30);
+            JsonElement status = await DoneAsync(second, "append", ids[i], seconds: RecoverySeconds);
             Assert.Equal(200, status.GetProperty("status").GetInt32());
             Assert.Equal($"call-{i}", status.GetProperty("output").GetString());
             runs[i] = status.GetProperty("runs").GetInt32();
@@ -686,5 +698,80 @@ public sealed partial class AsyncTests(AsyncBinary binary, ITestOutputHelper out
         Assert.Equal([2, 2, 1], runs);
         Assert.Equal(["slow-0", "slow-1", "slow-2"], second.Lines("slow-done").Order());
         await StopAndCheckNothingLeftAsync(second);
+    }
+}
+
+/// <summary>
+/// The same tests with the calls kept in NATS JetStream (a real nats-server started by the fixture; a stream per
+/// server folder, so a restart in the same folder finds its calls). A call held by a killed server runs again once
+/// JetStream's ack wait (30 s) has passed.
+/// </summary>
+public sealed class NatsAsyncTests(AsyncBinary binary, AotFaas.Testing.NatsServer nats, ITestOutputHelper output) : AsyncTests(binary, output), IClassFixture<AotFaas.Testing.NatsServer>
+{
+    protected override string Store(string dir) => nats.StoreFor(dir);
+
+    protected override int RecoverySeconds => 60;
+
+    [Fact]
+    public async Task Two_servers_on_one_stream_share_the_queue_and_run_each_call_once()
+    {
+        string shared = nats.NewStore();
+        await using Server first = await StartAsync(null, "--async-store", shared);
+        await using Server second = await StartAsync(null, "--async-store", shared);
+
+        // blocking (max-inflight 1): both calls accepted by the first; it runs one, so the other runs on the second.
+        string[] held = [await AcceptedAsync(await PostAsync(first, "/async-function/blocking", "one"), "blocking"),
+            await AcceptedAsync(await PostAsync(first, "/async-function/blocking", "two"), "blocking")];
+        await WaitForLinesAsync(first, "started", 1);
+        await WaitForLinesAsync(second, "started", 1);
+        File.WriteAllText(first.Mark("release"), string.Empty);
+        File.WriteAllText(second.Mark("release"), string.Empty);
+        foreach (string id in held)
+        {
+            Assert.Equal(200, (await DoneAsync(second, "blocking", id)).GetProperty("status").GetInt32());
+        }
+
+        // 100 calls accepted by both: each ran once, on one of them.
+        const int Calls = 100;
+        string[] ids = new string[Calls];
+        await Parallel.ForEachAsync(Enumerable.Range(0, Calls), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+            ids[i] = await AcceptedAsync(await PostAsync(i % 2 == 0 ? first : second, "/async-function/append", $"call-{i}"), "append"));
+        for (int i = 0; i < Calls; i++)
+        {
+            JsonElement status = await DoneAsync(i % 2 == 0 ? second : first, "append", ids[i]);
+            Assert.Equal($"call-{i}", status.GetProperty("output").GetString());
+            Assert.Equal(1, status.GetProperty("runs").GetInt32());
+        }
+
+        string[] lines = [.. first.Lines("appended"), .. second.Lines("appended")];
+        Assert.Equal(Calls, lines.Length);
+        Assert.Equal(Calls, lines.Distinct().Count());
+        Log.WriteLine($"the first server ran {first.Lines("appended").Length} calls, the second {second.Lines("appended").Length}");
+        await StopAndCheckNothingLeftAsync(first);
+        await StopAndCheckNothingLeftAsync(second);
+    }
+
+    [Fact]
+    public async Task A_server_that_cannot_reach_NATS_refuses_to_start()
+    {
+        int port = RunningServer.FreePort();
+        string dir = NewDir();
+        var start = new System.Diagnostics.ProcessStartInfo(Binary.Path) { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = dir };
+        foreach ((string name, string value) in AsyncBinary.Environment(dir))
+        {
+            start.Environment[name] = value;
+        }
+
+        foreach (string argument in (string[])["--urls", $"http://127.0.0.1:{port}", "--async-store", $"nats://127.0.0.1:{RunningServer.FreePort()}/calls"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(20_000), "still running without NATS");
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("cannot use the NATS store nats://127.0.0.1:", await stderr, StringComparison.Ordinal);
+        Assert.Contains("refusing to start", await stderr, StringComparison.Ordinal);
     }
 }

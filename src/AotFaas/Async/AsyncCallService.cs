@@ -130,7 +130,14 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _callbacks = new CallbackSender(_store, _log, _stopping.Token);
         _loops.Add(_callbacks.RunAsync());
         _loops.Add(PurgeAsync());
-        _loops.Add(_store.WatchAsync(Wake, _stopping.Token));
+        _loops.Add(_store.WatchAsync(function =>
+        {
+            // Only functions this server runs (another server sharing the store may have others).
+            if (_wake.TryGetValue(function, out Signal? signal))
+            {
+                signal.Set();
+            }
+        }, _stopping.Token));
         Serve(functions);
     }
 

@@ -1,8 +1,7 @@
 namespace AotFaas.Async;
 
 /// <summary>
-/// Where a NATS JetStream store is: <c>--async-store nats://HOST[:PORT]/STREAM</c> (<c>tls://</c> for TLS; port 4222
-/// by default). Credentials come from the environment, not the command line (which <c>ps</c> shows):
+/// Where a NATS JetStream store is: <c>--async-store nats://HOST[:PORT]/STREAM</c> (port 4222 by default). Credentials come from the environment, not the command line (which <c>ps</c> shows):
 /// <c>NATS_USER</c> and <c>NATS_PASSWORD</c>, or <c>NATS_TOKEN</c>.
 /// </summary>
 /// <param name="Server">The server's URL, without the stream.</param>
@@ -12,8 +11,7 @@ public sealed record NatsAddress(string Server, string Stream)
     public const int DefaultPort = 4222;
 
     /// <summary>Whether <paramref name="store"/> names a NATS server rather than a SQLite file.</summary>
-    public static bool IsNats(string store) =>
-        store.StartsWith("nats://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("tls://", StringComparison.OrdinalIgnoreCase);
+    public static bool IsNats(string store) => store.StartsWith("nats://", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The address <paramref name="store"/> names.</summary>
     /// <exception cref="FormatException">It is not <c>nats://HOST[:PORT]/STREAM</c>.</exception>

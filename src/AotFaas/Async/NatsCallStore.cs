@@ -38,6 +38,10 @@ public sealed partial class NatsCallStore : ICallStore
 
     private static readonly NatsRawSerializer<byte[]> Raw = NatsRawSerializer<byte[]>.Default;
 
+    // Every acknowledgement waits for the server's answer: one only written to the socket may be lost with a
+    // connection closed right after (a stopping server's nak), and the call would wait the whole ack wait.
+    private static readonly AckOpts Confirmed = new() { DoubleAck = true };
+
     private readonly NatsConnection _nats;
     private readonly NatsJSContext _js;
     private readonly INatsKVStore _statuses;
@@ -252,7 +256,7 @@ public sealed partial class NatsCallStore : ICallStore
                 {
                     // Not a call this server can read (written by hand, or by another version): set aside, not retried.
                     LogUnreadable(_log, held.Subject, e.Message);
-                    await held.AckTerminateAsync().ConfigureAwait(false);
+                    await held.AckTerminateAsync(Confirmed).ConfigureAwait(false);
                     continue;
                 }
 
@@ -293,7 +297,7 @@ public sealed partial class NatsCallStore : ICallStore
 
             if (_held.TryRemove(call, out NatsJSMsg<byte[]> held))
             {
-                await held.AckAsync(new AckOpts { DoubleAck = true }).ConfigureAwait(false);
+                await held.AckAsync(Confirmed).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (IsFailure(e))
@@ -310,7 +314,7 @@ public sealed partial class NatsCallStore : ICallStore
             await _statuses.DeleteAsync(Key(call.Function, call.Id)).ConfigureAwait(false);
             if (_held.TryRemove(call, out NatsJSMsg<byte[]> held))
             {
-                await held.NakAsync().ConfigureAwait(false);
+                await held.NakAsync(Confirmed).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (IsFailure(e))
@@ -434,7 +438,7 @@ public sealed partial class NatsCallStore : ICallStore
                 catch (InvalidDataException e)
                 {
                     LogUnreadable(_log, message.Subject, e.Message);
-                    await message.AckTerminateAsync().ConfigureAwait(false);
+                    await message.AckTerminateAsync(Confirmed).ConfigureAwait(false);
                     continue;
                 }
 
@@ -466,13 +470,13 @@ public sealed partial class NatsCallStore : ICallStore
             {
                 case CallbackState.Pending:
                     TimeSpan pause = TimeSpan.FromMilliseconds(Math.Max(0, (call.CallbackDueAt ?? 0) - SqliteCallStore.Now()));
-                    await held.NakAsync(new AckOpts { NakDelay = pause }).ConfigureAwait(false);
+                    await held.NakAsync(new AckOpts { NakDelay = pause, DoubleAck = true }).ConfigureAwait(false);
                     break;
                 case CallbackState.GivenUp:
-                    await held.AckTerminateAsync().ConfigureAwait(false);
+                    await held.AckTerminateAsync(Confirmed).ConfigureAwait(false);
                     break;
                 default:
-                    await held.AckAsync().ConfigureAwait(false);
+                    await held.AckAsync(Confirmed).ConfigureAwait(false);
                     break;
             }
         }
@@ -501,7 +505,7 @@ public sealed partial class NatsCallStore : ICallStore
         {
             try
             {
-                await held.NakAsync().ConfigureAwait(false);
+                await held.NakAsync(Confirmed).ConfigureAwait(false);
             }
             catch (Exception e) when (IsFailure(e))
             {

@@ -7,16 +7,23 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotFaas.Tests.Async;
 
-/// <summary>Asynchronous calls in process, on a real store and real sockets: what accepting may hold.</summary>
-public sealed class AsyncServerTests : IAsyncLifetime
+/// <summary>
+/// Asynchronous calls in process, on a real store and real sockets: what accepting may hold. Run on SQLite here and on
+/// NATS JetStream by <see cref="NatsAsyncServerTests"/>.
+/// </summary>
+public class AsyncServerTests : IAsyncLifetime
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("aotfaas-async-").FullName;
     private AsyncCallService _calls = null!;
     private TestServer _server = null!;
 
+    /// <summary>The <c>--async-store</c> the tests keep their calls in.</summary>
+    protected virtual string Store(string folder) => Path.Combine(folder, "calls.db");
+
     public async Task InitializeAsync()
     {
-        _calls = new AsyncCallService(SqliteCallStore.Open(Path.Combine(_folder, "calls.db")), new AsyncSettings(Path.Combine(_folder, "calls.db"), TimeSpan.FromHours(1), CallbackPolicy.None), NullLogger.Instance);
+        var settings = new AsyncSettings(Store(_folder), TimeSpan.FromHours(1), CallbackPolicy.None);
+        _calls = new AsyncCallService(await CallStores.OpenAsync(settings, static _ => null, NullLogger.Instance), settings, NullLogger.Instance);
         string worker = Path.Combine(_folder, "worker.py");
         await File.WriteAllTextAsync(worker, WorkerScript);
         Proc[] functions =
@@ -142,4 +149,10 @@ public sealed class AsyncServerTests : IAsyncLifetime
         int read = await socket.ReceiveAsync(buffer, timeout.Token);
         return Encoding.ASCII.GetString(buffer, 0, read);
     }
+}
+
+/// <summary>The same tests with the calls kept in NATS JetStream (a real nats-server, a stream per test).</summary>
+public sealed class NatsAsyncServerTests(AotFaas.Testing.NatsServer nats) : AsyncServerTests, IClassFixture<AotFaas.Testing.NatsServer>
+{
+    protected override string Store(string folder) => nats.NewStore();
 }

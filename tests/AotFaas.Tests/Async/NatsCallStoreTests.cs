@@ -33,11 +33,11 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
         return store;
     }
 
-    private static StoredCall Call(string id, string function = "f", string? callback = null, int bodySize = 4) => new()
+    private static StoredCall Call(string id, string function = "f", string? callback = null, int bodySize = 4, long? acceptedAt = null) => new()
     {
         Id = id,
         Function = function,
-        AcceptedAt = SqliteCallStore.Now(),
+        AcceptedAt = acceptedAt ?? SqliteCallStore.Now(),
         Request = new CallRequest("POST", "http", "h", "/p", "/p?q=1", "?q=1", "127.0.0.1", 5, [new("X-A", "1"), new("X-A", "2")]).ToBytes(),
         Body = bodySize == 4 ? [0, 1, 2, 255] : new byte[bodySize],
         CallbackUrl = callback,
@@ -47,12 +47,12 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
     public async Task A_call_is_queued_then_running_then_done_and_read_back_at_each_step()
     {
         NatsCallStore store = await OpenAsync();
-        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("a"), 10));
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("a", acceptedAt: 1_000), 10));
         Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("b"), 10));
         Assert.Equal(CallState.Queued, (await store.FindAsync("f", "a"))!.State);
         Assert.Null(await store.FindAsync("g", "a"));
         Assert.Null(await store.FindAsync("f", "nope"));
-        Assert.Equal(2, (await store.QueueStatsAsync(["f"]))["f"].Queued);
+        Assert.Equal((2, 1_000L), (await store.QueueStatsAsync(["f"]))["f"]);
 
         StoredCall claimed = (await store.ClaimNextAsync("f", "me"))!;
         Assert.Equal("a", claimed.Id);
