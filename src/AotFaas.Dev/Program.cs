@@ -81,8 +81,7 @@ if (first?.TakesAsyncCalls == true || options.AsyncArguments.Count > 0)
     try
     {
         AotFaas.Async.AsyncSettings settings = AotFaas.Async.AsyncSettings.Parse(options.AsyncArguments, Environment.GetEnvironmentVariable);
-        ILogger asyncLog = loggerFactory.CreateLogger("AotFaas.Async");
-        asyncCalls = new AotFaas.Async.AsyncCallService(await AotFaas.Async.CallStores.OpenAsync(settings, Environment.GetEnvironmentVariable, asyncLog), settings, asyncLog);
+        asyncCalls = await AotFaas.Async.AsyncCallService.OpenAsync(settings, Environment.GetEnvironmentVariable, loggerFactory.CreateLogger("AotFaas.Async"));
         log.LogInformation("Asynchronous calls are kept in {Store}", asyncCalls.Store);
     }
     catch (Exception e) when (e is FormatException or IOException)
@@ -132,8 +131,7 @@ foreach (string url in server.Urls)
 
 if (asyncCalls is not null)
 {
-    asyncCalls.AttachMetrics(server.Meter);
-    await asyncCalls.StartAsync(functions, server.FindRoute);
+    await asyncCalls.StartAsync(functions, server.FindRoute, server.Meter);
 }
 
 if (servesNone)

@@ -71,13 +71,17 @@ bool json = options.LogFormat == "json";
 using ILoggerProvider logging = json ? JsonConsoleLogging.CreateProvider() : new LineLoggerProvider(Console.OpenStandardOutput());
 using LoggerFactory loggerFactory = json ? new LoggerFactory([logging], JsonConsoleLogging.Filter) : new LoggerFactory([logging]);
 ILogger log = loggerFactory.CreateLogger("AotFaas");
+// Opened by a method of its own and awaited outside the constant's test: an await inside a block the constant turns
+// off stays reachable from the state machine's resumption, and kept the stores' code (NATS, SQLite) in every binary.
+Task<AsyncCallService>? openingAsyncCalls = FunctionTable.TakesAsyncCalls && asyncSettings is not null
+    ? AsyncCallService.OpenAsync(asyncSettings!, Environment.GetEnvironmentVariable, loggerFactory.CreateLogger("AotFaas.Async"))
+    : null;
 AsyncCallService? asyncCalls = null;
-if (FunctionTable.TakesAsyncCalls && asyncSettings is not null)
+if (openingAsyncCalls is not null)
 {
     try
     {
-        ILogger asyncLog = loggerFactory.CreateLogger("AotFaas.Async");
-        asyncCalls = new AsyncCallService(await CallStores.OpenAsync(asyncSettings!, Environment.GetEnvironmentVariable, asyncLog), asyncSettings, asyncLog);
+        asyncCalls = await openingAsyncCalls;
     }
     catch (IOException e)
     {
@@ -130,11 +134,11 @@ foreach (string url in server.Urls)
     log.LogInformation("Now listening on: {Url}", url);
 }
 
-if (FunctionTable.TakesAsyncCalls && asyncCalls is not null)
+// Calls stored before (a restart, or a server that died) run from now on (awaited outside the test, as above).
+Task? startingAsyncCalls = FunctionTable.TakesAsyncCalls && asyncCalls is not null ? asyncCalls!.StartAsync(FunctionTable.All, server.FindRoute, server.Meter) : null;
+if (startingAsyncCalls is not null)
 {
-    // Calls stored before (a restart, or a server that died) run from now on.
-    asyncCalls!.AttachMetrics(server.Meter);
-    await asyncCalls!.StartAsync(FunctionTable.All, server.FindRoute);
+    await startingAsyncCalls;
     log.LogInformation("Asynchronous calls are kept in {Store}", asyncCalls!.Store);
 }
 

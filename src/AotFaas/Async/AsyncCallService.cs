@@ -44,6 +44,11 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _log = log;
     }
 
+    /// <summary>The service over the store <paramref name="settings"/> name (<see cref="CallStores"/>).</summary>
+    /// <exception cref="IOException">The store cannot be opened or reached.</exception>
+    public static async Task<AsyncCallService> OpenAsync(AsyncSettings settings, Func<string, string?> environment, ILogger log) =>
+        new(await CallStores.OpenAsync(settings, environment, log).ConfigureAwait(false), settings, log);
+
     /// <summary>Request bodies of asynchronous calls read at the same time, server-wide; others wait their turn within their timeout.</summary>
     public const int MaxBodiesAtOnce = 4;
 
@@ -118,8 +123,10 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     /// Queues again the calls a server that died left running, then runs the stored calls of <paramref name="functions"/>
     /// (those with <c>async: true</c>), finding each function's current route with <paramref name="find"/>.
     /// </summary>
-    public async Task StartAsync(IEnumerable<Proc> functions, Func<string, FunctionRoute?> find)
+    /// <param name="meter">The server's meter, for <see cref="AttachMetrics"/> (null without metrics).</param>
+    public async Task StartAsync(IEnumerable<Proc> functions, Func<string, FunctionRoute?> find, System.Diagnostics.Metrics.Meter? meter = null)
     {
+        AttachMetrics(meter);
         _find = find;
         int recovered = await _store.RecoverAsync(CallOwner.IsAlive).ConfigureAwait(false);
         if (recovered > 0)
