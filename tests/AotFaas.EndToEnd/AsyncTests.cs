@@ -189,6 +189,16 @@ public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : 
         => Assert.True(await ProcessInfo.EventuallyAsync(() => server.Lines(mark).Length >= count, seconds: 15), $"'{mark}' has {server.Lines(mark).Length} line(s), not {count}\n{server.Output}");
 
     [Fact]
+    public void The_binary_carries_both_stores()
+    {
+        byte[] image = File.ReadAllBytes(binary.Path);
+        foreach (string mark in NativeBinaryTests.StoreMarks)
+        {
+            Assert.True(image.AsSpan().IndexOf(Encoding.ASCII.GetBytes(mark)) >= 0, $"the binary of async.faas lacks '{mark}'");
+        }
+    }
+
+    [Fact]
     public async Task Accepted_call_runs_with_the_original_request_and_its_result_is_read_back()
     {
         await using Server server = await StartAsync();

@@ -22,6 +22,20 @@ public sealed class NativeBinaryTests(PublishedBinary binary) : IAsyncLifetime
 
     private Task<HttpResponseMessage> PostAsync(string function, string body) => PostAsync(function, Encoding.UTF8.GetBytes(body));
 
+    /// <summary>Marks of the asynchronous calls' stores in a binary: SQLite's file header, the NATS client's assembly name.</summary>
+    internal static readonly string[] StoreMarks = ["SQLite format 3", "NATS.Client.Core"];
+
+    [Fact]
+    public void A_manifest_without_async_calls_carries_neither_SQLite_nor_the_NATS_client()
+    {
+        // An await inside a block that FunctionTable.TakesAsyncCalls turns off once kept the NATS client (about 1 MiB) here.
+        byte[] image = File.ReadAllBytes(binary.Path);
+        foreach (string mark in StoreMarks)
+        {
+            Assert.True(image.AsSpan().IndexOf(Encoding.ASCII.GetBytes(mark)) < 0, $"the binary of e2e.faas (no async: true) contains '{mark}'");
+        }
+    }
+
     [Fact]
     public async Task Exit_zero_is_200_with_stdout()
     {
