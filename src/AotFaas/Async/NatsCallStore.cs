@@ -49,7 +49,7 @@ public sealed partial class NatsCallStore : ICallStore
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, Task<INatsJSConsumer>> _consumers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<StoredCall, NatsJSMsg<byte[]>> _held = new(ReferenceEqualityComparer.Instance);
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _accepting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, QueueLength> _queues = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _closing = new();
     private readonly TimeSpan _ackWait;
     private readonly Task _heartbeats;
@@ -168,26 +168,38 @@ public sealed partial class NatsCallStore : ICallStore
             return EnqueueResult.TooLarge;
         }
 
-        // One accept at a time per function, from the queue's length to the stored message: the bound holds exactly
-        // for this server's callers (servers sharing the stream check it each on its own, so together they may pass
-        // it by as many calls as accept at once elsewhere).
-        SemaphoreSlim turn = _accepting.GetOrAdd(call.Function, static _ => new SemaphoreSlim(1, 1));
-        await turn.WaitAsync().ConfigureAwait(false);
         try
         {
-            // The queue's length and whether the id was taken, asked at once.
-            Task<INatsJSConsumer> consumer = ConsumerAsync(call.Function);
-            ValueTask<NatsResult<NatsKVEntry<byte[]>>> taken = _statuses.TryGetEntryAsync(Key(call.Function, call.Id), serializer: Raw);
-            INatsJSConsumer queue = await consumer.ConfigureAwait(false);
-            await queue.RefreshAsync().ConfigureAwait(false);
-            if (queue.Info.NumPending >= (ulong)queueLimit)
-            {
-                return EnqueueResult.QueueFull;
-            }
-
-            if ((await taken.ConfigureAwait(false)).Success)
+            // An id taken by a call whose status is kept (JetStream's own check below covers the last hour's ids).
+            if ((await _statuses.TryGetEntryAsync(Key(call.Function, call.Id), serializer: Raw).ConfigureAwait(false)).Success)
             {
                 return EnqueueResult.DuplicateId;
+            }
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            throw Failed(e);
+        }
+
+        // One accept at a time per function, from the queue's length to the stored message: the bound holds exactly
+        // for this server's callers (servers sharing the stream check it each on its own, so together they may pass
+        // it by as many calls as accept at once elsewhere). The length is JetStream's count of the consumer's pending
+        // messages, asked again when it is older than a quarter of a second or the bound seems reached, plus the
+        // calls this server stored since.
+        QueueLength queue = _queues.GetOrAdd(call.Function, static _ => new QueueLength());
+        await queue.Turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Environment.TickCount64 - queue.CountedAt > 250 || queue.Pending + queue.StoredSince >= (ulong)queueLimit)
+            {
+                INatsJSConsumer consumer = await ConsumerAsync(call.Function).ConfigureAwait(false);
+                await consumer.RefreshAsync().ConfigureAwait(false);
+                (queue.Pending, queue.StoredSince, queue.CountedAt) = (consumer.Info.NumPending, 0, Environment.TickCount64);
+            }
+
+            if (queue.Pending + queue.StoredSince >= (ulong)queueLimit)
+            {
+                return EnqueueResult.QueueFull;
             }
 
             PubAckResponse ack = await _js.PublishAsync(CallSubject(call.Function, call.Id), message, Raw, new NatsJSPubOpts { MsgId = Key(call.Function, call.Id) }).ConfigureAwait(false);
@@ -196,6 +208,8 @@ public sealed partial class NatsCallStore : ICallStore
             {
                 return EnqueueResult.DuplicateId;
             }
+
+            queue.StoredSince++;
         }
         catch (NatsJSDuplicateMessageException)
         {
@@ -207,7 +221,7 @@ public sealed partial class NatsCallStore : ICallStore
         }
         finally
         {
-            turn.Release();
+            queue.Turn.Release();
         }
 
         try
@@ -610,6 +624,20 @@ public sealed partial class NatsCallStore : ICallStore
         TimeoutException or OperationCanceledException => "no answer in time",
         _ => e.Message,
     };
+
+    /// <summary>What this server knows of a function's queue length, and the turn its accepts take.</summary>
+    private sealed class QueueLength
+    {
+        public SemaphoreSlim Turn { get; } = new(1, 1);
+
+        /// <summary>The consumer's pending messages when last asked.</summary>
+        public ulong Pending { get; set; }
+
+        /// <summary>Calls this server stored since.</summary>
+        public ulong StoredSince { get; set; }
+
+        public long CountedAt { get; set; } = long.MinValue / 2;
+    }
 
     [LoggerMessage(EventId = 44, Level = LogLevel.Error, Message = "Asynchronous calls: {Subject} cannot be read ({Reason}); it is set aside")]
     private static partial void LogUnreadable(ILogger logger, string subject, string reason);
