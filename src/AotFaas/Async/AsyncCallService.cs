@@ -444,41 +444,40 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         finally
         {
             // The runs take no call ahead once the server stops: what is left ahead is no one's but the queue's.
+            await AheadSettledAsync(ahead).ConfigureAwait(false);
             await GiveBackAsync(ahead.TakeAll()).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Calls taken ahead of a slot per claim at most (the function's <c>max-inflight</c> below that).</summary>
+    /// <summary>Calls taken per claim at most (twice the function's <c>max-inflight</c> below that).</summary>
     private const int MaxClaim = 16;
 
     /// <summary>
-    /// The call to run in the slot of <paramref name="gate"/> just taken: the oldest taken ahead, or, when none is, the
-    /// oldest queued, claimed with a few more kept in <paramref name="ahead"/> for the next slots. Null when none is
-    /// queued, or when a synchronous request came for the slot meanwhile (the call waits ahead), or the server stops (the
-    /// calls claimed go back to the queue).
+    /// The call to run in the slot of <paramref name="gate"/> just taken: the oldest taken ahead, claimed (with the next
+    /// ones, for the next slots) when none is. When fewer calls are ahead than the function has slots, the next claim is
+    /// made meanwhile, so that a slot seldom waits for the store. Null when none is queued, or when a synchronous request
+    /// came for the slot meanwhile (the call waits ahead), or the server stops (the calls claimed go back to the queue).
     /// </summary>
     private async Task<StoredCall?> NextAsync(string function, RunGate gate, Ahead ahead)
     {
-        StoredCall? next = ahead.TryTake();
-        if (next is null)
+        int batch = Math.Clamp(gate.MaxInflight * 2, 2, MaxClaim);
+        StoredCall? next;
+        int left;
+        while ((next = ahead.TryTake(out left)) is null)
         {
-            IReadOnlyList<StoredCall> claimed = await _store.ClaimAsync(function, CallOwner.Self, Math.Clamp(gate.MaxInflight, 2, MaxClaim)).ConfigureAwait(false);
-            if (claimed.Count == 0)
+            if (!await ClaimAheadAsync(function, batch, ahead).ConfigureAwait(false))
             {
                 return null;
             }
+        }
 
-            if (!ahead.TryAdd(claimed, _stopping.Token))
-            {
-                await GiveBackAsync(claimed).ConfigureAwait(false);
-                return null;
-            }
-
-            next = ahead.TryTake();
+        if (left < gate.MaxInflight && ahead.MoreQueued)
+        {
+            _ = ClaimAheadAsync(function, batch, ahead);
         }
 
         // Synchronous requests first: one that came while the call was claimed takes the slot, the call waits ahead.
-        if (next is not null && gate.Waiting > 0)
+        if (gate.Waiting > 0 || _stopping.IsCancellationRequested)
         {
             if (!ahead.TryPutBack(next, _stopping.Token))
             {
@@ -489,6 +488,57 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
 
         return next;
+    }
+
+    /// <summary>
+    /// Claims the next <paramref name="batch"/> queued calls into <paramref name="ahead"/>, unless a claim is under way
+    /// already (then that one is waited for); false when it found none. Never throws: a store failure is logged.
+    /// </summary>
+    private Task<bool> ClaimAheadAsync(string function, int batch, Ahead ahead)
+    {
+        lock (ahead)
+        {
+            if (ahead.Claiming is not { IsCompleted: false } claiming)
+            {
+                claiming = ahead.Claiming = ClaimAsync();
+            }
+
+            return claiming;
+        }
+
+        async Task<bool> ClaimAsync()
+        {
+            try
+            {
+                IReadOnlyList<StoredCall> claimed = await _store.ClaimAsync(function, CallOwner.Self, batch).ConfigureAwait(false);
+                ahead.MoreQueued = claimed.Count == batch;
+                if (claimed.Count == 0)
+                {
+                    return false;
+                }
+
+                if (!ahead.TryAdd(claimed, _stopping.Token))
+                {
+                    await GiveBackAsync(claimed).ConfigureAwait(false);
+                    return false;
+                }
+
+                return true;
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                LogStoreFailed(_log, function, e.Message);
+                return false;
+            }
+        }
+    }
+
+    private static Task AheadSettledAsync(Ahead ahead)
+    {
+        lock (ahead)
+        {
+            return ahead.Claiming ?? Task.CompletedTask;
+        }
     }
 
     /// <summary>Puts calls taken ahead and never started back in the queue, as they were (their run not counted).</summary>
@@ -556,6 +606,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         finally
         {
             await ending.ConfigureAwait(false);
+
+            // A claim this run started meanwhile ends before the run does (the server stopping waits for the runs).
+            await AheadSettledAsync(ahead).ConfigureAwait(false);
 
             // The dispatcher may have stopped waiting for a slot of this function.
             Wake(call.Function);
@@ -718,6 +771,12 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     {
         private readonly LinkedList<StoredCall> _calls = new();
 
+        /// <summary>The claim under way (or the last one), under the lock of this.</summary>
+        public Task<bool>? Claiming { get; set; }
+
+        /// <summary>Whether the last claim found as many calls as it asked for: more may be queued.</summary>
+        public bool MoreQueued { get; set; }
+
         public bool IsEmpty
         {
             get
@@ -729,16 +788,19 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             }
         }
 
-        public StoredCall? TryTake()
+        /// <summary>The oldest call ahead, and how many are left after it.</summary>
+        public StoredCall? TryTake(out int left)
         {
             lock (_calls)
             {
                 if (_calls.First is not LinkedListNode<StoredCall> first)
                 {
+                    left = 0;
                     return null;
                 }
 
                 _calls.RemoveFirst();
+                left = _calls.Count;
                 return first.Value;
             }
         }
