@@ -387,78 +387,259 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
     private void Wake(string function) => _wake.GetOrAdd(function, static _ => new Signal()).Set();
 
-    /// <summary>Runs the stored calls of <paramref name="function"/>, oldest first, each when the function has a slot to spare.</summary>
+    /// <summary>
+    /// Runs the stored calls of <paramref name="function"/>, oldest first, each when the function has a slot to spare: it
+    /// takes a free slot when no synchronous request waits for one and starts a run there (<see cref="RunAsync"/>), which
+    /// keeps its slot for the next call while nobody waits for it. A claim takes a few calls at once (one per slot of the
+    /// function): the one to run now, and the others ahead, for the next slots, so that a slot seldom waits for the store.
+    /// Calls taken ahead and not started when the server stops go back to the queue.
+    /// </summary>
     private async Task DispatchAsync(string function)
     {
         Signal wake = _wake.GetOrAdd(function, static _ => new Signal());
+        var ahead = new Ahead();
         CancellationToken stopping = _stopping.Token;
         TimeSpan poll = TimeSpan.FromSeconds(1);
         bool maybeQueued = true;
-        while (!stopping.IsCancellationRequested)
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                try
+                {
+                    if (!maybeQueued)
+                    {
+                        await wake.WaitAsync(poll, stopping).ConfigureAwait(false);
+                        maybeQueued = true;
+                        continue;
+                    }
+
+                    if (_find(function) is not FunctionRoute route || !route.Policy.Proc.TakesAsync)
+                    {
+                        // Replaced by a reload without asynchronous calls: what is queued waits, what was taken ahead with it.
+                        await GiveBackAsync(ahead.TakeAll()).ConfigureAwait(false);
+                        maybeQueued = false;
+                        continue;
+                    }
+
+                    RunGate gate = route.Policy.Gate;
+                    if (!gate.TryEnterIdle())
+                    {
+                        await gate.WhenFreedAsync(poll, stopping).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    StoredCall? call;
+                    try
+                    {
+                        call = await NextAsync(function, gate, ahead).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        gate.Exit();
+                        throw;
+                    }
+
+                    if (call is null)
+                    {
+                        gate.Exit();
+                        maybeQueued = !ahead.IsEmpty && !stopping.IsCancellationRequested;
+                        continue;
+                    }
+
+                    Task run = RunAsync(route.Policy, call, ahead);
+                    _running[call.Id] = run;
+                    _ = run.ContinueWith(_ => _running.TryRemove(call.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException)
+                {
+                    LogStoreFailed(_log, function, e.Message);
+                    await Task.Delay(poll, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            // The runs take no call ahead once the server stops: what is left ahead is no one's but the queue's.
+            await AheadSettledAsync(ahead).ConfigureAwait(false);
+            await GiveBackAsync(ahead.TakeAll()).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Calls taken per claim at most (twice the function's <c>max-inflight</c> below that).</summary>
+    private const int MaxClaim = 16;
+
+    /// <summary>
+    /// The call to run in the slot of <paramref name="gate"/> just taken: the oldest taken ahead, claimed (with the next
+    /// ones, for the next slots) when none is. When fewer calls are ahead than the function has slots, the next claim is
+    /// made meanwhile, so that a slot seldom waits for the store. Null when none is queued, or when a synchronous request
+    /// came for the slot meanwhile (the call waits ahead), or the server stops (the calls claimed go back to the queue).
+    /// </summary>
+    private async Task<StoredCall?> NextAsync(string function, RunGate gate, Ahead ahead)
+    {
+        int batch = Math.Clamp(gate.MaxInflight * 2, 2, MaxClaim);
+        StoredCall? next;
+        int left;
+        while ((next = ahead.TryTake(out left)) is null)
+        {
+            if (!await ClaimAheadAsync(function, batch, ahead).ConfigureAwait(false))
+            {
+                return null;
+            }
+        }
+
+        if (left < gate.MaxInflight && ahead.MoreQueued)
+        {
+            _ = ClaimAheadAsync(function, batch, ahead);
+        }
+
+        // Synchronous requests first: one that came while the call was claimed takes the slot, the call waits ahead.
+        if (gate.Waiting > 0 || _stopping.IsCancellationRequested)
+        {
+            if (!ahead.TryPutBack(next, _stopping.Token))
+            {
+                await GiveBackAsync([next]).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+
+        return next;
+    }
+
+    /// <summary>
+    /// Claims the next <paramref name="batch"/> queued calls into <paramref name="ahead"/>, unless a claim is under way
+    /// already (then that one is waited for); false when it found none. Never throws: a store failure is logged.
+    /// </summary>
+    private Task<bool> ClaimAheadAsync(string function, int batch, Ahead ahead)
+    {
+        lock (ahead)
+        {
+            if (ahead.Claiming is not { IsCompleted: false } claiming)
+            {
+                claiming = ahead.Claiming = ClaimAsync();
+            }
+
+            return claiming;
+        }
+
+        async Task<bool> ClaimAsync()
         {
             try
             {
-                if (!maybeQueued)
+                IReadOnlyList<StoredCall> claimed = await _store.ClaimAsync(function, CallOwner.Self, batch).ConfigureAwait(false);
+                ahead.MoreQueued = claimed.Count == batch;
+                if (claimed.Count == 0)
                 {
-                    await wake.WaitAsync(poll, stopping).ConfigureAwait(false);
-                    maybeQueued = true;
-                    continue;
+                    return false;
                 }
 
-                if (_find(function) is not FunctionRoute route || !route.Policy.Proc.TakesAsync)
+                if (!ahead.TryAdd(claimed, _stopping.Token))
                 {
-                    // Replaced by a reload without asynchronous calls: what is queued waits.
-                    maybeQueued = false;
-                    continue;
+                    await GiveBackAsync(claimed).ConfigureAwait(false);
+                    return false;
                 }
 
-                RunGate gate = route.Policy.Gate;
-                if (!gate.TryEnterIdle())
-                {
-                    await gate.WhenFreedAsync(poll, stopping).ConfigureAwait(false);
-                    continue;
-                }
-
-                StoredCall? call;
-                try
-                {
-                    call = await _store.ClaimNextAsync(function, CallOwner.Self).ConfigureAwait(false);
-                }
-                catch
-                {
-                    gate.Exit();
-                    throw;
-                }
-
-                if (call is null)
-                {
-                    gate.Exit();
-                    maybeQueued = false;
-                    continue;
-                }
-
-                Task run = RunAsync(route.Policy, call);
-                _running[call.Id] = run;
-                _ = run.ContinueWith(_ => _running.TryRemove(call.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                break;
+                return true;
             }
             catch (Exception e) when (e is IOException or InvalidOperationException)
             {
                 LogStoreFailed(_log, function, e.Message);
-                await Task.Delay(poll, CancellationToken.None).ConfigureAwait(false);
+                return false;
             }
         }
     }
 
-    /// <summary>One stored call, run like a synchronous one; its slot (taken by the dispatcher) is given back at its end.</summary>
-    private async Task RunAsync(FunctionPolicy policy, StoredCall call)
+    private static Task AheadSettledAsync(Ahead ahead)
+    {
+        lock (ahead)
+        {
+            return ahead.Claiming ?? Task.CompletedTask;
+        }
+    }
+
+    /// <summary>Puts calls taken ahead and never started back in the queue, as they were (their run not counted).</summary>
+    private async Task GiveBackAsync(IReadOnlyList<StoredCall> calls)
+    {
+        foreach (StoredCall call in calls)
+        {
+            call.Runs--;
+            call.State = CallState.Queued;
+            try
+            {
+                await _store.RequeueAsync(call).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                // Left running in the store: the next start queues it again (its run counted once more).
+                LogStoreFailed(_log, call.Function, e.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stored calls run like synchronous ones in the slot taken by the dispatcher, one after the other: at each call's
+    /// end its outcome goes to the store, and the slot runs the next call when no synchronous request waits for it (the
+    /// gate hands it to one that does), the function was not reloaded and the server does not stop; else it is given back.
+    /// </summary>
+    private async Task RunAsync(FunctionPolicy policy, StoredCall call, Ahead ahead)
     {
         await Task.Yield();
+        RunGate gate = policy.Gate;
+        Task ending = Task.CompletedTask;
+        try
+        {
+            while (true)
+            {
+                bool requeue = await RunOneAsync(policy, call).ConfigureAwait(false);
+
+                // Its end is written while the next call runs (the store commits the ends and the next claim together).
+                Task ended = ending;
+                ending = EndAsync(call, requeue);
+                await ended.ConfigureAwait(false);
+
+                StoredCall? next = null;
+                if (!requeue && !_stopping.IsCancellationRequested && gate.Waiting == 0 && ReferenceEquals(_find(call.Function)?.Policy, policy))
+                {
+                    try
+                    {
+                        next = await NextAsync(call.Function, gate, ahead).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or InvalidOperationException)
+                    {
+                        LogStoreFailed(_log, call.Function, e.Message);
+                    }
+                }
+
+                if (next is null)
+                {
+                    gate.Exit();
+                    break;
+                }
+
+                call = next;
+            }
+        }
+        finally
+        {
+            await ending.ConfigureAwait(false);
+
+            // A claim this run started meanwhile ends before the run does (the server stopping waits for the runs).
+            await AheadSettledAsync(ahead).ConfigureAwait(false);
+
+            // The dispatcher may have stopped waiting for a slot of this function.
+            Wake(call.Function);
+        }
+    }
+
+    /// <summary>One stored call, run like a synchronous one, its outcome set on <paramref name="call"/>; true when it is to be queued again (cut by the drain).</summary>
+    private async Task<bool> RunOneAsync(FunctionPolicy policy, StoredCall call)
+    {
         long started = Stopwatch.GetTimestamp();
-        bool requeue = false;
         try
         {
             CallRequest stored = CallRequest.FromBytes(call.Request);
@@ -470,17 +651,15 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             {
                 if (result.NoResponse && _abortRuns.IsCancellationRequested)
                 {
-                    requeue = true;
+                    return true;
                 }
-                else
-                {
-                    (call.Output, call.ContentType) = await OutputAsync(result, policy).ConfigureAwait(false);
-                    await result.Ended.ConfigureAwait(false);
-                    result.Conclude();
-                    call.Status = result.Status;
-                    call.Exit = result.Exit;
-                    LogEnded(_log, call.Function, call.Id, result.Status, Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.Outcome);
-                }
+
+                (call.Output, call.ContentType) = await OutputAsync(result, policy).ConfigureAwait(false);
+                await result.Ended.ConfigureAwait(false);
+                result.Conclude();
+                call.Status = result.Status;
+                call.Exit = result.Exit;
+                LogEnded(_log, call.Function, call.Id, result.Status, Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.Outcome);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !_abortRuns.IsCancellationRequested)
@@ -494,13 +673,15 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            requeue = true;
-        }
-        finally
-        {
-            policy.Gate.Exit();
+            return true;
         }
 
+        return false;
+    }
+
+    /// <summary>Records the end of <paramref name="call"/> (or queues it again, cut by the drain); never throws.</summary>
+    private async Task EndAsync(StoredCall call, bool requeue)
+    {
         try
         {
             if (requeue)
@@ -522,11 +703,6 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         {
             // Left running in the store: the next start queues it again (at least once).
             LogStoreFailed(_log, call.Function, e.Message);
-        }
-        finally
-        {
-            // The dispatcher may have stopped waiting for a slot of this function.
-            Wake(call.Function);
         }
     }
 
@@ -604,6 +780,93 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             if (read.IsCompleted || read.IsCanceled)
             {
                 return buffer.WrittenSpan.ToArray();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Calls of one function claimed (marked running by this server) ahead of a free slot, oldest first: at most a
+    /// claim's worth. Nothing is added once the server stops: the dispatcher gives back what is left when it ends.
+    /// </summary>
+    private sealed class Ahead
+    {
+        private readonly LinkedList<StoredCall> _calls = new();
+
+        /// <summary>The claim under way (or the last one), under the lock of this.</summary>
+        public Task<bool>? Claiming { get; set; }
+
+        /// <summary>Whether the last claim found as many calls as it asked for: more may be queued.</summary>
+        public bool MoreQueued { get; set; }
+
+        public bool IsEmpty
+        {
+            get
+            {
+                lock (_calls)
+                {
+                    return _calls.Count == 0;
+                }
+            }
+        }
+
+        /// <summary>The oldest call ahead, and how many are left after it.</summary>
+        public StoredCall? TryTake(out int left)
+        {
+            lock (_calls)
+            {
+                if (_calls.First is not LinkedListNode<StoredCall> first)
+                {
+                    left = 0;
+                    return null;
+                }
+
+                _calls.RemoveFirst();
+                left = _calls.Count;
+                return first.Value;
+            }
+        }
+
+        /// <summary>Keeps <paramref name="calls"/> (claimed after those kept, so younger) unless the server stops.</summary>
+        public bool TryAdd(IReadOnlyList<StoredCall> calls, CancellationToken stopping)
+        {
+            lock (_calls)
+            {
+                if (stopping.IsCancellationRequested)
+                {
+                    return false;
+                }
+
+                foreach (StoredCall call in calls)
+                {
+                    _calls.AddLast(call);
+                }
+
+                return true;
+            }
+        }
+
+        /// <summary>Puts back a call taken and not started, first in line, unless the server stops.</summary>
+        public bool TryPutBack(StoredCall call, CancellationToken stopping)
+        {
+            lock (_calls)
+            {
+                if (stopping.IsCancellationRequested)
+                {
+                    return false;
+                }
+
+                _calls.AddFirst(call);
+                return true;
+            }
+        }
+
+        public List<StoredCall> TakeAll()
+        {
+            lock (_calls)
+            {
+                List<StoredCall> all = [.. _calls];
+                _calls.Clear();
+                return all;
             }
         }
     }

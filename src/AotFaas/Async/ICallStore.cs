@@ -29,10 +29,30 @@ public interface ICallStore : IAsyncDisposable
     /// <summary>Takes the oldest queued call of <paramref name="function"/> to run (it is marked running by <paramref name="owner"/>), or null.</summary>
     Task<StoredCall?> ClaimNextAsync(string function, string owner);
 
+    /// <summary>
+    /// Takes the <paramref name="max"/> oldest queued calls of <paramref name="function"/> (or fewer: those there are),
+    /// oldest first, each marked running by <paramref name="owner"/> as <see cref="ClaimNextAsync"/> marks one, in one go.
+    /// The dispatcher takes a few ahead of its free slots; those it does not start it gives back with <see cref="RequeueAsync"/>.
+    /// The default takes them one at a time.
+    /// </summary>
+    async Task<IReadOnlyList<StoredCall>> ClaimAsync(string function, string owner, int max)
+    {
+        var calls = new List<StoredCall>();
+        while (calls.Count < max && await ClaimNextAsync(function, owner).ConfigureAwait(false) is StoredCall call)
+        {
+            calls.Add(call);
+        }
+
+        return calls;
+    }
+
     /// <summary>Records the end of <paramref name="call"/> (its outcome fields set) and, when it has a callback, makes it due now.</summary>
     Task CompleteAsync(StoredCall call);
 
-    /// <summary>Puts a call taken to run back in the queue (the server stops before it ran).</summary>
+    /// <summary>
+    /// Puts a call taken to run back in the queue (the server stops before it ran, or before it ended), its run count
+    /// set to <see cref="StoredCall.Runs"/>: a call taken ahead and never started comes back with it lowered by one.
+    /// </summary>
     Task RequeueAsync(StoredCall call);
 
     /// <summary>The call <paramref name="id"/> of <paramref name="function"/>, or null (never stored, or past its retention).</summary>

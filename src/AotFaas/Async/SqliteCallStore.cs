@@ -129,48 +129,47 @@ public sealed class SqliteCallStore : ICallStore
         return work.Task;
     }
 
-    public Task<StoredCall?> ClaimNextAsync(string function, string owner) => Post(() =>
-    {
-        // One transaction, taken for writing at once: another server on the same file (the one a SIGHUP replaces)
-        // cannot take the same call between the read and the mark.
-        Exec(_db, "BEGIN IMMEDIATE");
-        try
-        {
-            StoredCall? claimed = Claim(function, owner);
-            Exec(_db, "COMMIT");
-            return claimed;
-        }
-        catch
-        {
-            raw.sqlite3_exec(_db, "ROLLBACK");
-            throw;
-        }
-    });
+    public Task<StoredCall?> ClaimNextAsync(string function, string owner) => Write(() => Claim(function, owner, 1) is [StoredCall claimed] ? claimed : null);
 
-    private StoredCall? Claim(string function, string owner)
+    public Task<IReadOnlyList<StoredCall>> ClaimAsync(string function, string owner, int max) => Write<IReadOnlyList<StoredCall>>(() => Claim(function, owner, max));
+
+    // Run in a write transaction taken at once (BEGIN IMMEDIATE, see Write): another server on the same file (the one a
+    // SIGHUP replaces) cannot take the same calls between the read and the mark.
+    private List<StoredCall> Claim(string function, string owner, int max)
     {
-        sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE function = ?1 AND state = 0 ORDER BY accepted_at LIMIT 1");
+        var calls = new List<StoredCall>();
+        sqlite3_stmt select = Statement($"SELECT {Columns} FROM calls WHERE function = ?1 AND state = 0 ORDER BY accepted_at LIMIT ?2");
         Bind(select, 1, function);
-        StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
-        raw.sqlite3_reset(select);
-        if (call is null)
+        Bind(select, 2, Math.Max(1, max));
+        while (raw.sqlite3_step(select) == raw.SQLITE_ROW)
         {
-            return null;
+            calls.Add(Read(select));
         }
 
-        call.State = CallState.Running;
-        call.StartedAt = Now();
-        call.Runs++;
+        raw.sqlite3_reset(select);
+        long now = Now();
         sqlite3_stmt update = Statement("UPDATE calls SET state = 1, started_at = ?2, runs = ?3, owner = ?4 WHERE id = ?1 AND state = 0");
-        Bind(update, 1, call.Id);
-        Bind(update, 2, call.StartedAt);
-        Bind(update, 3, call.Runs);
-        Bind(update, 4, owner);
-        Step(update);
-        return raw.sqlite3_changes(_db) == 1 ? call : null;
+        var claimed = new List<StoredCall>(calls.Count);
+        foreach (StoredCall call in calls)
+        {
+            call.State = CallState.Running;
+            call.StartedAt = now;
+            call.Runs++;
+            Bind(update, 1, call.Id);
+            Bind(update, 2, call.StartedAt);
+            Bind(update, 3, call.Runs);
+            Bind(update, 4, owner);
+            Step(update);
+            if (raw.sqlite3_changes(_db) == 1)
+            {
+                claimed.Add(call);
+            }
+        }
+
+        return claimed;
     }
 
-    public Task CompleteAsync(StoredCall call) => Post(() =>
+    public Task CompleteAsync(StoredCall call) => Write(() =>
     {
         if (call.CallbackUrl is not null)
         {
@@ -191,10 +190,11 @@ public sealed class SqliteCallStore : ICallStore
         return true;
     });
 
-    public Task RequeueAsync(StoredCall call) => Post(() =>
+    public Task RequeueAsync(StoredCall call) => Write(() =>
     {
-        sqlite3_stmt update = Statement("UPDATE calls SET state = 0 WHERE id = ?1 AND state = 1");
+        sqlite3_stmt update = Statement("UPDATE calls SET state = 0, runs = ?2 WHERE id = ?1 AND state = 1");
         Bind(update, 1, call.Id);
+        Bind(update, 2, call.Runs);
         Step(update);
         return true;
     });
@@ -236,8 +236,10 @@ public sealed class SqliteCallStore : ICallStore
 
     public Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync(IReadOnlyCollection<string> functions) => Post<IReadOnlyDictionary<string, (int, long)>>(() =>
     {
+        // Counted on the queue's index alone (function, state, accepted_at): read by state alone, each queued call's row
+        // (its blobs) would be read from the table, and this runs at every scrape of /metrics.
         var stats = new Dictionary<string, (int, long)>(StringComparer.Ordinal);
-        sqlite3_stmt select = Statement("SELECT function, count(*), min(accepted_at) FROM calls WHERE state = 0 GROUP BY function");
+        sqlite3_stmt select = Statement("SELECT function, count(*), min(accepted_at) FROM calls INDEXED BY calls_queue WHERE state = 0 GROUP BY function");
         while (raw.sqlite3_step(select) == raw.SQLITE_ROW)
         {
             stats[raw.sqlite3_column_text(select, 0).utf8_to_string()] = (raw.sqlite3_column_int(select, 1), raw.sqlite3_column_int64(select, 2));
@@ -265,7 +267,7 @@ public sealed class SqliteCallStore : ICallStore
         return due;
     });
 
-    public Task UpdateCallbackAsync(StoredCall call) => Post(() =>
+    public Task UpdateCallbackAsync(StoredCall call) => Write(() =>
     {
         sqlite3_stmt update = Statement("UPDATE calls SET callback_state = ?2, callback_attempts = ?3, callback_due_at = ?4 WHERE id = ?1");
         Bind(update, 1, call.Id);
@@ -307,34 +309,121 @@ public sealed class SqliteCallStore : ICallStore
         return work.Task;
     }
 
+    /// <summary>A write run in a transaction taken at once, together with the writes queued right after it (see <see cref="CommitWrites"/>).</summary>
+    private Task<T> Write<T>(Func<T> operation)
+    {
+        var work = new Operation<T>(operation, write: true);
+        _work.Add(work);
+        return work.Task;
+    }
+
     private void Loop()
     {
         var batch = new List<Enqueue>();
-        foreach (Work first in _work.GetConsumingEnumerable())
+        var writes = new List<Work>();
+        Work? carried = null;
+        while (carried is not null || _work.TryTake(out carried, Timeout.Infinite))
         {
-            if (first is not Enqueue enqueue)
+            Work first = carried;
+            carried = null;
+            if (first is Enqueue enqueue)
+            {
+                // Every call accepted while the last commit was under way goes into this transaction.
+                batch.Add(enqueue);
+                while (batch.Count < 256 && _work.TryTake(out Work? next))
+                {
+                    if (next is Enqueue another)
+                    {
+                        batch.Add(another);
+                    }
+                    else
+                    {
+                        carried = next;
+                        break;
+                    }
+                }
+
+                CommitBatch(batch);
+            }
+            else if (first.IsWrite)
+            {
+                // The writes queued meanwhile (ends of calls, the next claims) share this transaction and its commit.
+                writes.Add(first);
+                while (writes.Count < 64 && _work.TryTake(out Work? next))
+                {
+                    if (next.IsWrite)
+                    {
+                        writes.Add(next);
+                    }
+                    else
+                    {
+                        carried = next;
+                        break;
+                    }
+                }
+
+                CommitWrites(writes);
+            }
+            else
             {
                 first.Run(this);
-                continue;
             }
-
-            // Every call accepted while the last commit was under way goes into this transaction.
-            batch.Add(enqueue);
-            while (batch.Count < 256 && _work.TryTake(out Work? next))
-            {
-                if (next is Enqueue another)
-                {
-                    batch.Add(another);
-                }
-                else
-                {
-                    CommitBatch(batch);
-                    next.Run(this);
-                }
-            }
-
-            CommitBatch(batch);
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="writes"/> in one transaction, taken for writing at once; each learns its outcome once it is
+    /// committed. When one fails, the transaction is rolled back and each runs again in a transaction of its own, so that
+    /// a failure is only its own.
+    /// </summary>
+    private void CommitWrites(List<Work> writes)
+    {
+        if (writes.Count > 1)
+        {
+            try
+            {
+                Exec(_db, "BEGIN IMMEDIATE");
+                foreach (Work write in writes)
+                {
+                    write.Execute(this);
+                }
+
+                Exec(_db, "COMMIT");
+                foreach (Work write in writes)
+                {
+                    write.Publish();
+                }
+
+                writes.Clear();
+                return;
+            }
+            catch (Exception)
+            {
+                raw.sqlite3_exec(_db, "ROLLBACK");
+                foreach (Work write in writes)
+                {
+                    write.Forget();
+                }
+            }
+        }
+
+        foreach (Work write in writes)
+        {
+            try
+            {
+                Exec(_db, "BEGIN IMMEDIATE");
+                write.Execute(this);
+                Exec(_db, "COMMIT");
+                write.Publish();
+            }
+            catch (Exception e)
+            {
+                raw.sqlite3_exec(_db, "ROLLBACK");
+                write.Fail(e);
+            }
+        }
+
+        writes.Clear();
     }
 
     private void CommitBatch(List<Enqueue> batch)
@@ -492,14 +581,35 @@ public sealed class SqliteCallStore : ICallStore
 
     private abstract class Work
     {
+        /// <summary>Whether this is a write run in a transaction (see <see cref="CommitWrites"/>).</summary>
+        public virtual bool IsWrite => false;
+
         public abstract void Run(SqliteCallStore store);
+
+        /// <summary>Runs a write inside the transaction; its outcome is kept until <see cref="Publish"/> (committed) or <see cref="Forget"/> (rolled back).</summary>
+        public virtual void Execute(SqliteCallStore store) => throw new NotSupportedException();
+
+        public virtual void Publish()
+        {
+        }
+
+        public virtual void Forget()
+        {
+        }
+
+        public virtual void Fail(Exception e)
+        {
+        }
     }
 
-    private sealed class Operation<T>(Func<T> operation) : Work
+    private sealed class Operation<T>(Func<T> operation, bool write = false) : Work
     {
         private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
 
         public Task<T> Task => _done.Task;
+
+        public override bool IsWrite => write;
 
         public override void Run(SqliteCallStore store)
         {
@@ -512,6 +622,14 @@ public sealed class SqliteCallStore : ICallStore
                 _done.SetException(e);
             }
         }
+
+        public override void Execute(SqliteCallStore store) => _result = operation();
+
+        public override void Publish() => _done.SetResult(_result!);
+
+        public override void Forget() => _result = default;
+
+        public override void Fail(Exception e) => _done.TrySetException(e);
     }
 
     private sealed class Enqueue(StoredCall call, int queueLimit) : Work
@@ -526,7 +644,7 @@ public sealed class SqliteCallStore : ICallStore
 
         public void Complete(EnqueueResult result) => _done.SetResult(result);
 
-        public void Fail(Exception e) => _done.SetException(e);
+        public override void Fail(Exception e) => _done.SetException(e);
 
         public override void Run(SqliteCallStore store) => store.CommitBatch([this]);
     }

@@ -46,6 +46,92 @@ public sealed class SqliteCallStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Several_calls_are_claimed_at_once_oldest_first_and_one_given_back_is_queued_as_it_was()
+    {
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        for (int i = 5; i >= 1; i--)
+        {
+            Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("c" + i, acceptedAt: i), 10));
+        }
+
+        IReadOnlyList<StoredCall> first = await store.ClaimAsync("f", "me", 3);
+        Assert.Equal(["c1", "c2", "c3"], first.Select(call => call.Id));
+        Assert.All(first, call => Assert.Equal((CallState.Running, 1), (call.State, call.Runs)));
+        Assert.Equal(CallState.Running, (await store.FindAsync("f", "c3"))!.State);
+        Assert.Equal(["c4", "c5"], (await store.ClaimAsync("f", "me", 10)).Select(call => call.Id));
+        Assert.Empty(await store.ClaimAsync("f", "me", 10));
+
+        // Taken ahead and never started: back in the queue with its run not counted; first again, being the oldest.
+        StoredCall ahead = first[1];
+        ahead.Runs--;
+        await store.RequeueAsync(ahead);
+        StoredCall back = (await store.FindAsync("f", "c2"))!;
+        Assert.Equal((CallState.Queued, 0), (back.State, back.Runs));
+        Assert.Equal((1, 2L), (await store.QueueStatsAsync(["f"]))["f"]);
+        Assert.Equal(1, (await store.ClaimNextAsync("f", "me"))!.Runs);
+    }
+
+    [Fact]
+    public async Task Writes_queued_together_share_a_commit_and_each_sees_its_own_outcome()
+    {
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        for (int i = 1; i <= 20; i++)
+        {
+            await store.EnqueueAsync(Call("c" + i, acceptedAt: i), 100);
+        }
+
+        IReadOnlyList<StoredCall> claimed = await store.ClaimAsync("f", "me", 10);
+
+        // Ends and the next claims, queued without waiting: the store commits them together, in order.
+        var writes = new List<Task>();
+        foreach (StoredCall call in claimed)
+        {
+            call.State = CallState.Done;
+            call.Status = 200;
+            call.EndedAt = 100;
+            call.Output = System.Text.Encoding.ASCII.GetBytes(call.Id);
+            writes.Add(store.CompleteAsync(call));
+        }
+
+        Task<IReadOnlyList<StoredCall>> next = store.ClaimAsync("f", "me", 4);
+        Task<StoredCall?> one = store.ClaimNextAsync("f", "me");
+        await Task.WhenAll(writes);
+        Assert.Equal(["c11", "c12", "c13", "c14"], (await next).Select(call => call.Id));
+        Assert.Equal("c15", (await one)!.Id);
+        foreach (StoredCall call in claimed)
+        {
+            StoredCall read = (await store.FindAsync("f", call.Id))!;
+            Assert.Equal((CallState.Done, call.Id), (read.State, System.Text.Encoding.ASCII.GetString(read.Output!)));
+        }
+    }
+
+    [Fact]
+    public async Task Two_stores_on_one_file_claiming_several_at_once_never_claim_the_same_call()
+    {
+        await using SqliteCallStore a = SqliteCallStore.Open(File);
+        await using SqliteCallStore b = SqliteCallStore.Open(File);
+        for (int i = 0; i < 300; i++)
+        {
+            await a.EnqueueAsync(Call("c" + i, acceptedAt: i), 1000);
+        }
+
+        async Task<List<string>> Drain(SqliteCallStore store, string owner, int max)
+        {
+            var ids = new List<string>();
+            while (await store.ClaimAsync("f", owner, max) is { Count: > 0 } calls)
+            {
+                ids.AddRange(calls.Select(call => call.Id));
+            }
+
+            return ids;
+        }
+
+        List<string>[] claimed = await Task.WhenAll(Task.Run(() => Drain(a, "a", 4)), Task.Run(() => Drain(b, "b", 7)));
+        Assert.Empty(claimed[0].Intersect(claimed[1]));
+        Assert.Equal(300, claimed[0].Count + claimed[1].Count);
+    }
+
+    [Fact]
     public async Task The_queue_is_bounded_per_function_and_ids_are_unique()
     {
         await using SqliteCallStore store = SqliteCallStore.Open(File);
