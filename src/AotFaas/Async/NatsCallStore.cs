@@ -243,48 +243,68 @@ public sealed partial class NatsCallStore : ICallStore
         await DisposeAsync().ConfigureAwait(false);
     }
 
-    public async Task<StoredCall?> ClaimNextAsync(string function, string owner)
+    public async Task<StoredCall?> ClaimNextAsync(string function, string owner) =>
+        (await ClaimAsync(function, owner, 1).ConfigureAwait(false)) is [StoredCall call] ? call : null;
+
+    /// <summary>
+    /// Up to <paramref name="max"/> queued calls of <paramref name="function"/>, given to this server in one fetch; each
+    /// one's run count is its status's (kept by the server that ran it before, or given it back) plus one.
+    /// </summary>
+    public async Task<IReadOnlyList<StoredCall>> ClaimAsync(string function, string owner, int max)
     {
         try
         {
             INatsJSConsumer consumer = await ConsumerAsync(function).ConfigureAwait(false);
-            while (true)
+            var claimed = new List<(StoredCall Call, NatsJSMsg<byte[]> Message)>();
+            for (bool setAside = true; setAside && claimed.Count == 0;)
             {
-                NatsJSMsg<byte[]>? taken = null;
-                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = 1 }, Raw).ConfigureAwait(false))
+                setAside = false;
+                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = max }, Raw).ConfigureAwait(false))
                 {
-                    taken = message;
+                    try
+                    {
+                        claimed.Add((CallRecord.Decode(message.Data), message));
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        // Not a call this server can read (written by hand, or by another version): set aside, not
+                        // retried; the fetch is made again when it was all there was.
+                        LogUnreadable(_log, message.Subject, e.Message);
+                        await message.AckTerminateAsync(Confirmed).ConfigureAwait(false);
+                        setAside = true;
+                    }
                 }
-
-                if (taken is not NatsJSMsg<byte[]> held)
-                {
-                    return null;
-                }
-
-                StoredCall call;
-                try
-                {
-                    call = CallRecord.Decode(held.Data);
-                }
-                catch (InvalidDataException e)
-                {
-                    // Not a call this server can read (written by hand, or by another version): set aside, not retried.
-                    LogUnreadable(_log, held.Subject, e.Message);
-                    await held.AckTerminateAsync(Confirmed).ConfigureAwait(false);
-                    continue;
-                }
-
-                call.State = CallState.Running;
-                call.StartedAt = SqliteCallStore.Now();
-                call.Runs = (int)(held.Metadata?.NumDelivered ?? 1);
-                _held[call] = held;
-                await _statuses.PutAsync(Key(call.Function, call.Id), CallRecord.Encode(call, withRequest: false), Raw).ConfigureAwait(false);
-                return call;
             }
+
+            NatsResult<NatsKVEntry<byte[]>>[] before = await Task.WhenAll(claimed.Select(c => _statuses.TryGetEntryAsync(Key(c.Call.Function, c.Call.Id), serializer: Raw).AsTask())).ConfigureAwait(false);
+            long now = SqliteCallStore.Now();
+            for (int i = 0; i < claimed.Count; i++)
+            {
+                StoredCall call = claimed[i].Call;
+                call.State = CallState.Running;
+                call.StartedAt = now;
+                call.Runs = (before[i].Success && before[i].Value.Value is byte[] status ? RunsIn(status) : 0) + 1;
+                _held[call] = claimed[i].Message;
+            }
+
+            await Task.WhenAll(claimed.Select(c => _statuses.PutAsync(Key(c.Call.Function, c.Call.Id), CallRecord.Encode(c.Call, withRequest: false), Raw).AsTask())).ConfigureAwait(false);
+            return [.. claimed.Select(c => c.Call)];
         }
         catch (Exception e) when (IsFailure(e))
         {
             throw Failed(e);
+        }
+    }
+
+    private static int RunsIn(byte[] status)
+    {
+        try
+        {
+            return CallRecord.Decode(status).Runs;
+        }
+        catch (InvalidDataException)
+        {
+            return 0;
         }
     }
 
@@ -324,8 +344,12 @@ public sealed partial class NatsCallStore : ICallStore
     {
         try
         {
-            // The status goes with it: the call reads as queued again (from its message) until a server takes it.
-            await _statuses.DeleteAsync(Key(call.Function, call.Id)).ConfigureAwait(false);
+            // Its status says queued again, with the runs it had (one less for a call taken ahead and never started),
+            // until a server takes it; then the message goes back to the queue at once.
+            var queued = CallRecord.Decode(CallRecord.Encode(call, withRequest: false));
+            queued.State = CallState.Queued;
+            queued.StartedAt = null;
+            await _statuses.PutAsync(Key(call.Function, call.Id), CallRecord.Encode(queued, withRequest: false), Raw).ConfigureAwait(false);
             if (_held.TryRemove(call, out NatsJSMsg<byte[]> held))
             {
                 await held.NakAsync(Confirmed).ConfigureAwait(false);
