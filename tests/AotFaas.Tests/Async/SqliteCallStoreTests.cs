@@ -207,4 +207,40 @@ public sealed class SqliteCallStoreTests : IDisposable
         IOException e = Assert.Throws<IOException>(() => SqliteCallStore.Open(File));
         Assert.Contains(File, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_store_of_the_first_layout_is_moved_to_two_tables_with_its_calls()
+    {
+        // The first version's one table, with a queued call and a done one, written as that version wrote them.
+        await (SqliteCallStore.Open(Path.Combine(_folder, "provider.db"))).DisposeAsync();
+        Assert.Equal(SQLitePCL.raw.SQLITE_OK, SQLitePCL.raw.sqlite3_open(File, out SQLitePCL.sqlite3 db));
+        using (db)
+        {
+            byte[] request = Call("q").Request;
+            string hex = Convert.ToHexString(request);
+            int rc = SQLitePCL.raw.sqlite3_exec(db, $"""
+                CREATE TABLE calls (id TEXT PRIMARY KEY, function TEXT NOT NULL, state INTEGER NOT NULL, accepted_at INTEGER NOT NULL,
+                  started_at INTEGER, ended_at INTEGER, runs INTEGER NOT NULL DEFAULT 0, request BLOB NOT NULL, body BLOB NOT NULL,
+                  callback_url TEXT, status INTEGER, exit TEXT, content_type TEXT, output BLOB, callback_state INTEGER NOT NULL DEFAULT 0,
+                  callback_attempts INTEGER NOT NULL DEFAULT 0, callback_due_at INTEGER, owner TEXT) WITHOUT ROWID;
+                CREATE INDEX calls_queue ON calls (function, state, accepted_at);
+                CREATE INDEX calls_callbacks ON calls (callback_state, callback_due_at);
+                CREATE INDEX calls_ended ON calls (state, ended_at);
+                INSERT INTO calls (id, function, state, accepted_at, request, body) VALUES ('q', 'f', 0, 5, x'{hex}', x'0102');
+                INSERT INTO calls (id, function, state, accepted_at, ended_at, runs, request, body, status, exit, output)
+                  VALUES ('d', 'f', 2, 1, 2, 1, x'', x'', 200, '0', x'6f6b');
+                """, null, null, out string? error);
+            Assert.True(rc == SQLitePCL.raw.SQLITE_OK, error);
+        }
+
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        StoredCall done = (await store.FindAsync("f", "d"))!;
+        Assert.Equal(CallState.Done, done.State);
+        Assert.Equal("ok"u8.ToArray(), done.Output);
+        StoredCall queued = (await store.ClaimNextAsync("f", "me"))!;
+        Assert.Equal("q", queued.Id);
+        Assert.Equal(new byte[] { 1, 2 }, queued.Body);
+        Assert.Equal("/p?q=1", CallRequest.FromBytes(queued.Request).Target);
+        Assert.Equal(EnqueueResult.DuplicateId, await store.EnqueueAsync(Call("d"), 10));
+    }
 }
