@@ -12,8 +12,8 @@ namespace AotFaas.Testing;
 /// </summary>
 public sealed class NatsServer : IDisposable
 {
-    private readonly Process _process;
     private readonly string _folder;
+    private Process _process = null!;
 
     public NatsServer()
     {
@@ -24,6 +24,12 @@ public sealed class NatsServer : IDisposable
             Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
+        Start();
+    }
+
+    /// <summary>Starts the server (again, after <see cref="Stop"/>: the same port and store folder) and waits until it accepts.</summary>
+    public void Start()
+    {
         var start = new ProcessStartInfo(Find())
         {
             RedirectStandardOutput = true,
@@ -53,10 +59,27 @@ public sealed class NatsServer : IDisposable
             }
             catch (SocketException e)
             {
-                Dispose();
                 throw new InvalidOperationException($"nats-server did not listen on 127.0.0.1:{Port}:\n{Output}", e);
             }
         }
+    }
+
+    /// <summary>Stops the server (SIGKILL), its store folder kept for <see cref="Start"/>.</summary>
+    public void Stop()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
     }
 
     public int Port { get; }
@@ -83,19 +106,7 @@ public sealed class NatsServer : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
+        Stop();
         try
         {
             Directory.Delete(_folder, recursive: true);

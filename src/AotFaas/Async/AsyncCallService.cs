@@ -365,10 +365,16 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 loops = [.. _loops];
             }
 
-            await Task.WhenAll(loops).ConfigureAwait(false);
+            // Each loop ends at its next store operation, which a store that does not answer fails within seconds; the
+            // bound is for a store that hangs all the same.
+            await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (TimeoutException)
+        {
+            LogStoreFailed(_log, "-", "the store did not let the dispatchers stop within 15 s");
         }
     }
 

@@ -38,14 +38,17 @@ public sealed partial class NatsCallStore : ICallStore
 
     private static readonly NatsRawSerializer<byte[]> Raw = NatsRawSerializer<byte[]>.Default;
 
+    /// <summary>How long one store operation may take: a NATS that does not answer (stalled, or its network) fails it then.</summary>
+    private static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(5);
+
     // Every acknowledgement waits for the server's answer: one only written to the socket may be lost with a
     // connection closed right after (a stopping server's nak), and the call would wait the whole ack wait.
     private static readonly AckOpts Confirmed = new() { DoubleAck = true };
 
     private readonly NatsConnection _nats;
     private readonly NatsJSContext _js;
-    private readonly INatsKVStore _statuses;
     private readonly NatsAddress _address;
+    private readonly TimeSpan _retention;
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, Task<INatsJSConsumer>> _consumers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<StoredCall, NatsJSMsg<byte[]>> _held = new(ReferenceEqualityComparer.Instance);
@@ -53,14 +56,17 @@ public sealed partial class NatsCallStore : ICallStore
     private readonly CancellationTokenSource _closing = new();
     private readonly TimeSpan _ackWait;
     private readonly Task _heartbeats;
+    private INatsKVStore? _statuses;
     private INatsJSConsumer? _callbacks;
+    private long _repairedAt = long.MinValue / 2;
+    private int _repairing;
 
-    private NatsCallStore(NatsConnection nats, NatsJSContext js, INatsKVStore statuses, NatsAddress address, TimeSpan ackWait, ILogger log)
+    private NatsCallStore(NatsConnection nats, NatsAddress address, TimeSpan retention, TimeSpan ackWait, ILogger log)
     {
         _nats = nats;
-        _js = js;
-        _statuses = statuses;
+        _js = new NatsJSContext(nats);
         _address = address;
+        _retention = retention;
         _ackWait = ackWait;
         _log = log;
         _heartbeats = HeartbeatsAsync();
@@ -68,6 +74,8 @@ public sealed partial class NatsCallStore : ICallStore
 
     /// <summary>How often a server says it still works on the calls it holds: three times per ack wait.</summary>
     private TimeSpan Heartbeat => _ackWait / 3;
+
+    private INatsKVStore Statuses => _statuses ?? throw new IOException("NATS: the status bucket is not there");
 
     /// <summary>The stream's name.</summary>
     public string Stream => _address.Stream;
@@ -78,17 +86,16 @@ public sealed partial class NatsCallStore : ICallStore
     public override string ToString() => _address.ToString();
 
     /// <summary>Connects to the server of <paramref name="address"/>, and makes its stream, consumers and bucket when missing.</summary>
-    /// <exception cref="IOException">The server cannot be reached, has no JetStream, or has a stream of that name that is not one of ours.</exception>
+    /// <exception cref="IOException">The server cannot be reached, has no JetStream, or has a stream of that name that does not fit (see <see cref="EnsureAsync"/>).</exception>
     /// <param name="ackWait">How long a call held by a server that stopped answering waits before another takes it (<see cref="DefaultAckWait"/> when null).</param>
     public static async Task<NatsCallStore> OpenAsync(NatsAddress address, TimeSpan retention, Func<string, string?> environment, ILogger log, TimeSpan? ackWait = null)
     {
-        TimeSpan wait = ackWait ?? DefaultAckWait;
         var options = NatsOpts.Default with
         {
             Url = address.Server,
             Name = "aotfaas",
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            RequestTimeout = TimeSpan.FromSeconds(5),
+            ConnectTimeout = OperationTimeout,
+            RequestTimeout = OperationTimeout,
             AuthOpts = NatsAuthOpts.Default with
             {
                 Username = environment("NATS_USER"),
@@ -97,67 +104,88 @@ public sealed partial class NatsCallStore : ICallStore
             },
         };
         var nats = new NatsConnection(options);
+        var store = new NatsCallStore(nats, address, retention, ackWait ?? DefaultAckWait, log);
         try
         {
-            await nats.ConnectAsync().ConfigureAwait(false);
-            var js = new NatsJSContext(nats);
-            await EnsureStreamAsync(js, address.Stream).ConfigureAwait(false);
-            var kv = new NatsKVContext(js);
-            INatsKVStore statuses = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(address.Stream + "-calls")
-            {
-                MaxAge = retention,
-                History = 1,
-                Storage = NatsKVStorageType.File,
-                Description = "AotFaas: the status of each asynchronous call taken to run, kept for the retention",
-            }).ConfigureAwait(false);
-            var store = new NatsCallStore(nats, js, statuses, address, wait, log);
-            store._callbacks = await js.CreateOrUpdateConsumerAsync(address.Stream, new ConsumerConfig("callbacks")
-            {
-                FilterSubject = $"{address.Stream}.callbacks.>",
-                AckPolicy = ConsumerConfigAckPolicy.Explicit,
-                AckWait = wait,
-                MaxDeliver = -1,
-            }).ConfigureAwait(false);
+            using var deadline = new CancellationTokenSource(OperationTimeout * 2);
+            await nats.ConnectAsync().AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
+            await store.EnsureAsync(deadline.Token).ConfigureAwait(false);
             return store;
         }
-        catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
+        catch (Exception e) when (IsFailure(e))
         {
-            await nats.DisposeAsync().ConfigureAwait(false);
+            await store.DisposeAsync().ConfigureAwait(false);
             throw new IOException($"cannot use the NATS store {address}: {Reason(e)}", e);
         }
         catch
         {
-            await nats.DisposeAsync().ConfigureAwait(false);
+            await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
 
-    private static async Task EnsureStreamAsync(NatsJSContext js, string name)
+    /// <summary>
+    /// Makes what is missing (the stream, the status bucket, the callbacks' consumer), and checks a stream an operator
+    /// made: a work queue over our subjects, without limits that would drop accepted calls unsaid (a max age, count or
+    /// size with "discard old"), and without <c>STREAM.queued</c> (the wake-ups are not to be stored).
+    /// </summary>
+    private async Task EnsureAsync(CancellationToken cancellationToken)
     {
+        string name = Stream;
         string[] subjects = [$"{name}.calls.>", $"{name}.callbacks.>"];
         INatsJSStream stream;
         try
         {
-            stream = await js.GetStreamAsync(name).ConfigureAwait(false);
+            stream = await _js.GetStreamAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)
         {
             // Made by the first server; one made by another meanwhile with the same configuration is taken as it is.
-            stream = await js.CreateOrUpdateStreamAsync(new StreamConfig(name, subjects)
+            stream = await _js.CreateOrUpdateStreamAsync(new StreamConfig(name, subjects)
             {
                 Retention = StreamConfigRetention.Workqueue,
                 Storage = StreamConfigStorage.File,
                 DuplicateWindow = DuplicateWindow,
                 Description = "AotFaas: asynchronous calls waiting to run, and callbacks waiting to be delivered",
-            }).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
         }
 
-        // An operator may make the stream (with replicas, limits): it must still be a work queue over our subjects.
         StreamConfig config = stream.Info.Config;
         if (config.Retention != StreamConfigRetention.Workqueue || config.Subjects is not { } have || !subjects.All(have.Contains))
         {
             throw new IOException($"the stream {name} exists but is not a work queue over {string.Join(" and ", subjects)}");
         }
+
+        if (have.Any(subject => subject is ">" || subject == $"{name}.>" || subject == $"{name}.queued" || subject == $"{name}.*"))
+        {
+            throw new IOException($"the stream {name} takes {name}.queued, the servers' wake-ups, which are not to be stored: list {string.Join(" and ", subjects)} alone");
+        }
+
+        bool limited = config.MaxAge > TimeSpan.Zero || config.MaxMsgs > 0 || config.MaxBytes > 0 || config.MaxMsgsPerSubject > 0;
+        if (limited && config.Discard != StreamConfigDiscard.New)
+        {
+            throw new IOException($"the stream {name} has a limit (max age, messages or bytes) that drops old messages: accepted calls would be lost unsaid; remove the limit or set discard to new");
+        }
+
+        if (config.Storage == StreamConfigStorage.Memory)
+        {
+            LogMemoryStream(_log, name);
+        }
+
+        _statuses = await new NatsKVContext(_js).CreateOrUpdateStoreAsync(new NatsKVConfig(name + "-calls")
+        {
+            MaxAge = _retention,
+            History = 1,
+            Storage = NatsKVStorageType.File,
+            Description = "AotFaas: the status of each asynchronous call taken to run, kept for the retention",
+        }, cancellationToken).ConfigureAwait(false);
+        _callbacks = await _js.CreateOrUpdateConsumerAsync(name, new ConsumerConfig("callbacks")
+        {
+            FilterSubject = $"{name}.callbacks.>",
+            AckPolicy = ConsumerConfigAckPolicy.Explicit,
+            AckWait = _ackWait,
+            MaxDeliver = -1,
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<EnqueueResult> EnqueueAsync(StoredCall call, int queueLimit)
@@ -168,72 +196,73 @@ public sealed partial class NatsCallStore : ICallStore
             return EnqueueResult.TooLarge;
         }
 
-        try
+        return await RunAsync(async cancellationToken =>
         {
-            // An id taken by a call whose status is kept (JetStream's own check below covers the last hour's ids).
-            if ((await _statuses.TryGetEntryAsync(Key(call.Function, call.Id), serializer: Raw).ConfigureAwait(false)).Success)
-            {
-                return EnqueueResult.DuplicateId;
-            }
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
-        }
-
-        // One accept at a time per function, from the queue's length to the stored message: the bound holds exactly
-        // for this server's callers (servers sharing the stream check it each on its own, so together they may pass
-        // it by as many calls as accept at once elsewhere). The length is JetStream's count of the consumer's pending
-        // messages, asked again when it is older than a quarter of a second or the bound seems reached, plus the
-        // calls this server stored since.
-        QueueLength queue = _queues.GetOrAdd(call.Function, static _ => new QueueLength());
-        await queue.Turn.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (Environment.TickCount64 - queue.CountedAt > 250 || queue.Pending + queue.StoredSince >= (ulong)queueLimit)
-            {
-                INatsJSConsumer consumer = await ConsumerAsync(call.Function).ConfigureAwait(false);
-                await consumer.RefreshAsync().ConfigureAwait(false);
-                (queue.Pending, queue.StoredSince, queue.CountedAt) = (consumer.Info.NumPending, 0, Environment.TickCount64);
-            }
-
-            if (queue.Pending + queue.StoredSince >= (ulong)queueLimit)
-            {
-                return EnqueueResult.QueueFull;
-            }
-
-            PubAckResponse ack = await _js.PublishAsync(CallSubject(call.Function, call.Id), message, Raw, new NatsJSPubOpts { MsgId = Key(call.Function, call.Id) }).ConfigureAwait(false);
-            ack.EnsureSuccess();
-            if (ack.Duplicate)
+            // An id taken by a call that ran and whose status is kept; one queued or running is refused by JetStream
+            // itself below (its message is still there).
+            if ((await Statuses.TryGetEntryAsync(Key(call.Function, call.Id), serializer: Raw, cancellationToken: cancellationToken).ConfigureAwait(false)).Success)
             {
                 return EnqueueResult.DuplicateId;
             }
 
-            queue.StoredSince++;
-        }
-        catch (NatsJSDuplicateMessageException)
-        {
-            return EnqueueResult.DuplicateId;
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
-        }
-        finally
-        {
-            queue.Turn.Release();
-        }
+            // One accept at a time per function, from the queue's length to the stored message: the bound holds exactly
+            // for this server's callers (servers sharing the stream check it each on its own, so together they may pass
+            // it by as many calls as accept at once elsewhere). The length is JetStream's count of the consumer's pending
+            // messages, asked again when it is older than a quarter of a second or the bound seems reached, plus the
+            // calls this server stored since.
+            QueueLength queue = _queues.GetOrAdd(call.Function, static _ => new QueueLength());
+            await queue.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (Environment.TickCount64 - queue.CountedAt > 250 || queue.Pending + queue.StoredSince >= (ulong)queueLimit)
+                {
+                    INatsJSConsumer consumer = await ConsumerAsync(call.Function).WaitAsync(cancellationToken).ConfigureAwait(false);
+                    await consumer.RefreshAsync(cancellationToken).ConfigureAwait(false);
+                    (queue.Pending, queue.StoredSince, queue.CountedAt) = (consumer.Info.NumPending, 0, Environment.TickCount64);
+                }
 
-        try
-        {
-            await _nats.PublishAsync($"{Stream}.queued", Encoding.UTF8.GetBytes(call.Function), serializer: Raw).ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            // Stored: the other servers' poll finds it.
-        }
+                if (queue.Pending + queue.StoredSince >= (ulong)queueLimit)
+                {
+                    return EnqueueResult.QueueFull;
+                }
 
-        return EnqueueResult.Accepted;
+                // Stored only if no message is on the call's subject: two servers accepting one id at once, or an id
+                // whose call still waits (past JetStream's duplicate window), cannot both be stored.
+                PubAckResponse ack = await _js.PublishAsync(CallSubject(call.Function, call.Id), message, Raw,
+                    new NatsJSPubOpts { MsgId = Key(call.Function, call.Id), ExpectedLastSubjectSequence = 0 }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                ack.EnsureSuccess();
+                if (ack.Duplicate)
+                {
+                    return EnqueueResult.DuplicateId;
+                }
+
+                queue.StoredSince++;
+            }
+            catch (NatsJSDuplicateMessageException)
+            {
+                return EnqueueResult.DuplicateId;
+            }
+            catch (NatsJSApiException e) when (e.Error.ErrCode == 10071)
+            {
+                // Wrong last sequence: a message of that id is there.
+                return EnqueueResult.DuplicateId;
+            }
+            finally
+            {
+                queue.Turn.Release();
+            }
+
+            try
+            {
+                await _nats.PublishAsync($"{Stream}.queued", Encoding.UTF8.GetBytes(call.Function), serializer: Raw, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsFailure(e))
+            {
+                // Stored: the other servers' poll finds it.
+            }
+
+            return EnqueueResult.Accepted;
+        }).ConfigureAwait(false);
     }
 
     /// <summary>Test seam: the server dies holding its calls (no nak, no acknowledgement): only the ack wait gives them to another.</summary>
@@ -248,63 +277,105 @@ public sealed partial class NatsCallStore : ICallStore
 
     /// <summary>
     /// Up to <paramref name="max"/> queued calls of <paramref name="function"/>, given to this server in one fetch; each
-    /// one's run count is its status's (kept by the server that ran it before, or given it back) plus one.
+    /// one's run count is its status's (kept by the server that ran it before, or given it back) plus one. A call whose
+    /// status says it ended (its server recorded the end, then failed to acknowledge it) is acknowledged, not run again.
     /// </summary>
     public async Task<IReadOnlyList<StoredCall>> ClaimAsync(string function, string owner, int max)
     {
+        var claimed = new List<(StoredCall Call, NatsJSMsg<byte[]> Message)>();
         try
         {
-            INatsJSConsumer consumer = await ConsumerAsync(function).ConfigureAwait(false);
-            var claimed = new List<(StoredCall Call, NatsJSMsg<byte[]> Message)>();
-            for (bool setAside = true; setAside && claimed.Count == 0;)
+            return await RunAsync<IReadOnlyList<StoredCall>>(async cancellationToken =>
             {
-                setAside = false;
-                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = max }, Raw).ConfigureAwait(false))
+                INatsJSConsumer consumer = await ConsumerAsync(function).WaitAsync(cancellationToken).ConfigureAwait(false);
+                for (bool setAside = true; setAside && claimed.Count == 0;)
                 {
-                    try
+                    setAside = false;
+                    await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = max }, Raw, cancellationToken).ConfigureAwait(false))
                     {
-                        claimed.Add((CallRecord.Decode(message.Data), message));
-                    }
-                    catch (InvalidDataException e)
-                    {
-                        // Not a call this server can read (written by hand, or by another version): set aside, not
-                        // retried; the fetch is made again when it was all there was.
-                        LogUnreadable(_log, message.Subject, e.Message);
-                        await message.AckTerminateAsync(Confirmed).ConfigureAwait(false);
-                        setAside = true;
+                        StoredCall call;
+                        try
+                        {
+                            call = CallRecord.Decode(message.Data);
+                        }
+                        catch (InvalidDataException e)
+                        {
+                            // Not a call this server can read (written by hand, or by another version): set aside, not
+                            // retried; the fetch is made again when it was all there was.
+                            LogUnreadable(_log, message.Subject, e.Message);
+                            await message.AckTerminateAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+                            setAside = true;
+                            continue;
+                        }
+
+                        claimed.Add((call, message));
+                        _held[call] = message;
                     }
                 }
-            }
 
-            NatsResult<NatsKVEntry<byte[]>>[] before = await Task.WhenAll(claimed.Select(c => _statuses.TryGetEntryAsync(Key(c.Call.Function, c.Call.Id), serializer: Raw).AsTask())).ConfigureAwait(false);
-            long now = SqliteCallStore.Now();
-            for (int i = 0; i < claimed.Count; i++)
-            {
-                StoredCall call = claimed[i].Call;
-                call.State = CallState.Running;
-                call.StartedAt = now;
-                call.Runs = (before[i].Success && before[i].Value.Value is byte[] status ? RunsIn(status) : 0) + 1;
-                _held[call] = claimed[i].Message;
-            }
+                NatsResult<NatsKVEntry<byte[]>>[] before = await Task.WhenAll(claimed.Select(c => Statuses.TryGetEntryAsync(Key(c.Call.Function, c.Call.Id), serializer: Raw, cancellationToken: cancellationToken).AsTask())).ConfigureAwait(false);
+                long now = SqliteCallStore.Now();
+                var run = new List<StoredCall>(claimed.Count);
+                for (int i = 0; i < claimed.Count; i++)
+                {
+                    StoredCall call = claimed[i].Call;
+                    StoredCall? previous = before[i].Success && before[i].Value.Value is byte[] status ? TryDecode(status) : null;
+                    if (previous is { State: CallState.Done })
+                    {
+                        await SettleEndedAsync(previous, claimed[i].Message, cancellationToken).ConfigureAwait(false);
+                        _held.TryRemove(call, out _);
+                        continue;
+                    }
 
-            await Task.WhenAll(claimed.Select(c => _statuses.PutAsync(Key(c.Call.Function, c.Call.Id), CallRecord.Encode(c.Call, withRequest: false), Raw).AsTask())).ConfigureAwait(false);
-            return [.. claimed.Select(c => c.Call)];
+                    call.State = CallState.Running;
+                    call.StartedAt = now;
+                    call.Runs = (previous?.Runs ?? 0) + 1;
+                    run.Add(call);
+                }
+
+                await Task.WhenAll(run.Select(c => Statuses.PutAsync(Key(c.Function, c.Id), CallRecord.Encode(c, withRequest: false), Raw, cancellationToken).AsTask())).ConfigureAwait(false);
+                return run;
+            }).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsFailure(e))
+        catch (IOException)
         {
-            throw Failed(e);
+            // What was fetched is no longer heartbeated: JetStream gives it out again after the ack wait.
+            foreach ((StoredCall call, _) in claimed)
+            {
+                _held.TryRemove(call, out _);
+            }
+
+            throw;
         }
     }
 
-    private static int RunsIn(byte[] status)
+    /// <summary>A call found ended by an earlier run: its callback (if any) is published again (JetStream drops it as a duplicate when it was), and its message acknowledged.</summary>
+    private async Task SettleEndedAsync(StoredCall ended, NatsJSMsg<byte[]> message, CancellationToken cancellationToken)
+    {
+        if (ended.CallbackUrl is not null && ended.Callback == CallbackState.Pending)
+        {
+            await PublishCallbackAsync(CallRecord.Encode(ended, withRequest: false), ended, cancellationToken).ConfigureAwait(false);
+        }
+
+        await message.AckAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task PublishCallbackAsync(byte[] record, StoredCall call, CancellationToken cancellationToken)
+    {
+        PubAckResponse ack = await _js.PublishAsync($"{Stream}.callbacks.{Token(call.Function)}.{Token(call.Id)}", record, Raw,
+            new NatsJSPubOpts { MsgId = "callback." + Key(call.Function, call.Id) + "." + call.Runs }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        ack.EnsureSuccess();
+    }
+
+    private static StoredCall? TryDecode(ReadOnlyMemory<byte> status)
     {
         try
         {
-            return CallRecord.Decode(status).Runs;
+            return CallRecord.Decode(status);
         }
         catch (InvalidDataException)
         {
-            return 0;
+            return null;
         }
     }
 
@@ -318,25 +389,29 @@ public sealed partial class NatsCallStore : ICallStore
 
         try
         {
-            // The status first, then the callback, then the acknowledgement: a server that dies in between leaves the
-            // call to run again (at least once), never a call acknowledged without its end recorded.
-            byte[] record = Fitted(call);
-            await _statuses.PutAsync(Key(call.Function, call.Id), record, Raw).ConfigureAwait(false);
-            if (call.CallbackUrl is not null)
+            await RunAsync(async cancellationToken =>
             {
-                PubAckResponse ack = await _js.PublishAsync($"{Stream}.callbacks.{Token(call.Function)}.{Token(call.Id)}", record, Raw,
-                    new NatsJSPubOpts { MsgId = "callback." + Key(call.Function, call.Id) + "." + call.Runs }).ConfigureAwait(false);
-                ack.EnsureSuccess();
-            }
+                // The status first, then the callback, then the acknowledgement: a server that fails in between leaves
+                // the message to be given out again, and the next server finds the end recorded (ClaimAsync).
+                byte[] record = Fitted(call);
+                await Statuses.PutAsync(Key(call.Function, call.Id), record, Raw, cancellationToken).ConfigureAwait(false);
+                if (call.CallbackUrl is not null)
+                {
+                    await PublishCallbackAsync(record, call, cancellationToken).ConfigureAwait(false);
+                }
 
-            if (_held.TryRemove(call, out NatsJSMsg<byte[]> held))
-            {
-                await held.AckAsync(Confirmed).ConfigureAwait(false);
-            }
+                if (_held.TryGetValue(call, out NatsJSMsg<byte[]> held))
+                {
+                    await held.AckAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+                }
+
+                return true;
+            }).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsFailure(e))
+        finally
         {
-            throw Failed(e);
+            // Acknowledged, or left to JetStream's ack wait (no more heartbeats): either way no longer held here.
+            _held.TryRemove(call, out _);
         }
     }
 
@@ -344,73 +419,62 @@ public sealed partial class NatsCallStore : ICallStore
     {
         try
         {
-            // Its status says queued again, with the runs it had (one less for a call taken ahead and never started),
-            // until a server takes it; then the message goes back to the queue at once.
-            var queued = CallRecord.Decode(CallRecord.Encode(call, withRequest: false));
-            queued.State = CallState.Queued;
-            queued.StartedAt = null;
-            await _statuses.PutAsync(Key(call.Function, call.Id), CallRecord.Encode(queued, withRequest: false), Raw).ConfigureAwait(false);
-            if (_held.TryRemove(call, out NatsJSMsg<byte[]> held))
+            await RunAsync(async cancellationToken =>
             {
-                await held.NakAsync(Confirmed).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
-        }
-    }
-
-    public async Task<StoredCall?> FindAsync(string function, string id)
-    {
-        try
-        {
-            NatsResult<NatsKVEntry<byte[]>> status = await _statuses.TryGetEntryAsync(Key(function, id), serializer: Raw).ConfigureAwait(false);
-            if (status.Success && status.Value.Value is byte[] record)
-            {
-                return CallRecord.Decode(record);
-            }
-
-            // Not taken yet: the message of the queued call, if there is one.
-            try
-            {
-                StreamMsgGetResponse queued = await _js.JSRequestResponseAsync<StreamMsgGetRequest, StreamMsgGetResponse>(
-                    $"$JS.API.STREAM.MSG.GET.{Stream}", new StreamMsgGetRequest { LastBySubj = CallSubject(function, id) }).ConfigureAwait(false);
-                if (queued.Message?.Data is not { Length: > 0 } data)
+                // Its status says queued again, with the runs it had (one less for a call taken ahead and never started),
+                // until a server takes it; then the message goes back to the queue at once.
+                StoredCall queued = CallRecord.Decode(CallRecord.Encode(call, withRequest: false));
+                queued.State = CallState.Queued;
+                queued.StartedAt = null;
+                await Statuses.PutAsync(Key(call.Function, call.Id), CallRecord.Encode(queued, withRequest: false), Raw, cancellationToken).ConfigureAwait(false);
+                if (_held.TryGetValue(call, out NatsJSMsg<byte[]> held))
                 {
-                    return null;
+                    await held.NakAsync(Confirmed, cancellationToken).ConfigureAwait(false);
                 }
 
-                StoredCall call = CallRecord.Decode(data);
-                return call.Function == function && call.Id == id ? call : null;
-            }
-            catch (NatsJSApiException e) when (e.Error.Code == 404)
-            {
-                return null;
-            }
+                return true;
+            }).ConfigureAwait(false);
         }
-        catch (InvalidDataException)
+        finally
         {
-            return null;
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
+            _held.TryRemove(call, out _);
         }
     }
+
+    public async Task<StoredCall?> FindAsync(string function, string id) => await RunAsync(async cancellationToken =>
+    {
+        NatsResult<NatsKVEntry<byte[]>> status = await Statuses.TryGetEntryAsync(Key(function, id), serializer: Raw, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (status.Success && status.Value.Value is byte[] record)
+        {
+            return TryDecode(record);
+        }
+
+        // Not taken yet: the message of the queued call, if there is one.
+        try
+        {
+            StreamMsgGetResponse queued = await _js.JSRequestResponseAsync<StreamMsgGetRequest, StreamMsgGetResponse>(
+                $"$JS.API.STREAM.MSG.GET.{Stream}", new StreamMsgGetRequest { LastBySubj = CallSubject(function, id) }, cancellationToken).ConfigureAwait(false);
+            StoredCall? call = queued.Message?.Data is { Length: > 0 } data ? TryDecode(data) : null;
+            return call is not null && call.Function == function && call.Id == id ? call : null;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404 && e.Error.ErrCode == 10037)
+        {
+            // No message (10037); a missing stream (another 404) is a failure, and repaired.
+            return null;
+        }
+    }).ConfigureAwait(false);
 
     /// <summary>JetStream gives a dead server's calls to another by itself (after the ack wait): nothing to do.</summary>
     public Task<int> RecoverAsync(Func<string?, bool> ownerAlive) => Task.FromResult(0);
 
-    public async Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync(IReadOnlyCollection<string> functions)
-    {
-        var stats = new Dictionary<string, (int, long)>(StringComparer.Ordinal);
-        try
+    public async Task<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>> QueueStatsAsync(IReadOnlyCollection<string> functions) =>
+        await RunAsync<IReadOnlyDictionary<string, (int Queued, long OldestAcceptedAt)>>(async cancellationToken =>
         {
+            var stats = new Dictionary<string, (int, long)>(StringComparer.Ordinal);
             foreach (string function in functions.Union(_consumers.Keys))
             {
-                INatsJSConsumer consumer = await ConsumerAsync(function).ConfigureAwait(false);
-                await consumer.RefreshAsync().ConfigureAwait(false);
+                INatsJSConsumer consumer = await ConsumerAsync(function).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await consumer.RefreshAsync(cancellationToken).ConfigureAwait(false);
                 ConsumerInfo info = consumer.Info;
                 if (info.NumPending == 0)
                 {
@@ -422,26 +486,21 @@ public sealed partial class NatsCallStore : ICallStore
                 try
                 {
                     StreamMsgGetResponse first = await _js.JSRequestResponseAsync<StreamMsgGetRequest, StreamMsgGetResponse>(
-                        $"$JS.API.STREAM.MSG.GET.{Stream}", new StreamMsgGetRequest { Seq = info.Delivered.StreamSeq + 1, NextBySubj = CallSubject(function, "*") }).ConfigureAwait(false);
-                    if (first.Message?.Data is { Length: > 0 } data)
+                        $"$JS.API.STREAM.MSG.GET.{Stream}", new StreamMsgGetRequest { Seq = info.Delivered.StreamSeq + 1, NextBySubj = QueueSubjects(function) }, cancellationToken).ConfigureAwait(false);
+                    if (first.Message?.Data is { Length: > 0 } data && TryDecode(data) is StoredCall call)
                     {
-                        oldest = CallRecord.Decode(data).AcceptedAt;
+                        oldest = call.AcceptedAt;
                     }
                 }
-                catch (Exception e) when (e is NatsJSApiException or InvalidDataException)
+                catch (NatsJSApiException)
                 {
                 }
 
                 stats[function] = ((int)Math.Min(info.NumPending, int.MaxValue), oldest);
             }
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
-        }
 
-        return stats;
-    }
+            return stats;
+        }).ConfigureAwait(false);
 
     public async Task WatchAsync(Action<string> queued, CancellationToken stopping)
     {
@@ -461,66 +520,60 @@ public sealed partial class NatsCallStore : ICallStore
     }
 
     /// <summary>Deliveries due now, given to this server (JetStream holds back those whose pause has not passed).</summary>
-    public async Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit)
+    public async Task<IReadOnlyList<StoredCall>> DueCallbacksAsync(long now, int limit) => await RunAsync<IReadOnlyList<StoredCall>>(async cancellationToken =>
     {
         var due = new List<StoredCall>();
-        try
+        INatsJSConsumer callbacks = _callbacks ?? throw new IOException("NATS: the callbacks' consumer is not there");
+        await foreach (NatsJSMsg<byte[]> message in callbacks.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = limit }, Raw, cancellationToken).ConfigureAwait(false))
         {
-            await foreach (NatsJSMsg<byte[]> message in _callbacks!.FetchNoWaitAsync(new NatsJSFetchOpts { MaxMsgs = limit }, Raw).ConfigureAwait(false))
+            if (TryDecode(message.Data ?? []) is not StoredCall call)
             {
-                StoredCall call;
-                try
-                {
-                    call = CallRecord.Decode(message.Data);
-                }
-                catch (InvalidDataException e)
-                {
-                    LogUnreadable(_log, message.Subject, e.Message);
-                    await message.AckTerminateAsync(Confirmed).ConfigureAwait(false);
-                    continue;
-                }
-
-                // Every earlier delivery of the message was an attempt (or its server died during one).
-                call.CallbackAttempts = Math.Max(call.CallbackAttempts, (int)(message.Metadata?.NumDelivered ?? 1) - 1);
-                _held[call] = message;
-                due.Add(call);
+                LogUnreadable(_log, message.Subject, "not a stored call");
+                await message.AckTerminateAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+                continue;
             }
-        }
-        catch (Exception e) when (IsFailure(e))
-        {
-            throw Failed(e);
+
+            // Every earlier delivery of the message was an attempt (or its server died during one).
+            call.CallbackAttempts = Math.Max(call.CallbackAttempts, (int)(message.Metadata?.NumDelivered ?? 1) - 1);
+            _held[call] = message;
+            due.Add(call);
         }
 
         return due;
-    }
+    }).ConfigureAwait(false);
 
     public async Task UpdateCallbackAsync(StoredCall call)
     {
         try
         {
-            await _statuses.PutAsync(Key(call.Function, call.Id), Fitted(call), Raw).ConfigureAwait(false);
-            if (!_held.TryRemove(call, out NatsJSMsg<byte[]> held))
+            await RunAsync(async cancellationToken =>
             {
-                return;
-            }
+                await Statuses.PutAsync(Key(call.Function, call.Id), Fitted(call), Raw, cancellationToken).ConfigureAwait(false);
+                if (!_held.TryGetValue(call, out NatsJSMsg<byte[]> held))
+                {
+                    return true;
+                }
 
-            switch (call.Callback)
-            {
-                case CallbackState.Pending:
-                    TimeSpan pause = TimeSpan.FromMilliseconds(Math.Max(0, (call.CallbackDueAt ?? 0) - SqliteCallStore.Now()));
-                    await held.NakAsync(new AckOpts { NakDelay = pause, DoubleAck = true }).ConfigureAwait(false);
-                    break;
-                case CallbackState.GivenUp:
-                    await held.AckTerminateAsync(Confirmed).ConfigureAwait(false);
-                    break;
-                default:
-                    await held.AckAsync(Confirmed).ConfigureAwait(false);
-                    break;
-            }
+                switch (call.Callback)
+                {
+                    case CallbackState.Pending:
+                        TimeSpan pause = TimeSpan.FromMilliseconds(Math.Max(0, (call.CallbackDueAt ?? 0) - SqliteCallStore.Now()));
+                        await held.NakAsync(new AckOpts { NakDelay = pause, DoubleAck = true }, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case CallbackState.GivenUp:
+                        await held.AckTerminateAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+                        break;
+                    default:
+                        await held.AckAsync(Confirmed, cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+
+                return true;
+            }).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsFailure(e))
+        finally
         {
-            throw Failed(e);
+            _held.TryRemove(call, out _);
         }
     }
 
@@ -529,6 +582,11 @@ public sealed partial class NatsCallStore : ICallStore
 
     public async ValueTask DisposeAsync()
     {
+        if (_closing.IsCancellationRequested)
+        {
+            return;
+        }
+
         await _closing.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -538,21 +596,83 @@ public sealed partial class NatsCallStore : ICallStore
         {
         }
 
-        // What this server still holds goes to another (or to its next start) now, not after the ack wait.
-        foreach (NatsJSMsg<byte[]> held in _held.Values)
+        // What this server still holds goes to another (or to its next start) now, not after the ack wait; a NATS that
+        // does not answer within the operation timeout leaves it to the ack wait.
+        using (var deadline = new CancellationTokenSource(OperationTimeout))
         {
-            try
+            foreach (NatsJSMsg<byte[]> held in _held.Values)
             {
-                await held.NakAsync(Confirmed).ConfigureAwait(false);
-            }
-            catch (Exception e) when (IsFailure(e))
-            {
+                try
+                {
+                    await held.NakAsync(Confirmed, deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsFailure(e))
+                {
+                }
             }
         }
 
         _held.Clear();
         await _nats.DisposeAsync().ConfigureAwait(false);
         _closing.Dispose();
+    }
+
+    /// <summary>
+    /// Runs one store operation within <see cref="OperationTimeout"/>: at once an IOException when the connection is
+    /// down (the client reconnects by itself meanwhile), and any NATS failure as an IOException (a 503 for an accept).
+    /// A stream, consumer or bucket found missing (a NATS that lost its state) is made again, at most every 5 s.
+    /// </summary>
+    private async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> operation)
+    {
+        if (_nats.ConnectionState != NatsConnectionState.Open)
+        {
+            throw new IOException($"NATS: not connected to {_address.Server} (reconnecting)");
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+        deadline.CancelAfter(OperationTimeout);
+        try
+        {
+            return await operation(deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsFailure(e))
+        {
+            if (e is NatsJSApiException { Error.Code: 404 } or NatsKVException)
+            {
+                Repair();
+            }
+
+            throw Failed(e);
+        }
+    }
+
+    private void Repair()
+    {
+        _consumers.Clear();
+        if (Environment.TickCount64 - Interlocked.Read(ref _repairedAt) < 5000 || Interlocked.Exchange(ref _repairing, 1) == 1)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _repairedAt, Environment.TickCount64);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+                deadline.CancelAfter(OperationTimeout * 2);
+                await EnsureAsync(deadline.Token).ConfigureAwait(false);
+                LogRepaired(_log, Stream);
+            }
+            catch (Exception e) when (IsFailure(e) || e is IOException)
+            {
+                LogRepairFailed(_log, Stream, e is IOException ? e.Message : Reason(e));
+            }
+            finally
+            {
+                Interlocked.Exchange(ref _repairing, 0);
+            }
+        });
     }
 
     /// <summary>
@@ -588,22 +708,31 @@ public sealed partial class NatsCallStore : ICallStore
 
     private static string Key(string function, string id) => Token(function) + "." + Token(id);
 
-    private string CallSubject(string function, string id) => $"{Stream}.calls.{Token(function)}.{(id == "*" ? "*" : Token(id))}";
+    private string CallSubject(string function, string id) => $"{Stream}.calls.{Token(function)}.{Token(id)}";
+
+    /// <summary>The subjects of a function's queued calls: its consumer's filter.</summary>
+    private string QueueSubjects(string function) => $"{Stream}.calls.{Token(function)}.*";
 
     private Task<INatsJSConsumer> ConsumerAsync(string function) => _consumers.GetOrAdd(function, name =>
     {
-        Task<INatsJSConsumer> created = _js.CreateOrUpdateConsumerAsync(Stream, new ConsumerConfig("calls-" + Token(name))
+        Task<INatsJSConsumer> created = CreateConsumerAsync(name);
+
+        // A failure is not kept: the next call tries again.
+        _ = created.ContinueWith(t => _consumers.TryRemove(new KeyValuePair<string, Task<INatsJSConsumer>>(name, t)), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return created;
+    });
+
+    private async Task<INatsJSConsumer> CreateConsumerAsync(string function)
+    {
+        using var deadline = new CancellationTokenSource(OperationTimeout);
+        return await _js.CreateOrUpdateConsumerAsync(Stream, new ConsumerConfig("calls-" + Token(function))
         {
-            FilterSubject = CallSubject(name, "*"),
+            FilterSubject = QueueSubjects(function),
             AckPolicy = ConsumerConfigAckPolicy.Explicit,
             AckWait = _ackWait,
             MaxDeliver = -1,
-        }).AsTask();
-
-        // A failure is not kept: the next call tries again.
-        _ = created.ContinueWith(t => _consumers.TryRemove(new KeyValuePair<string, Task<INatsJSConsumer>>(name, t)), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return created;
-    });
+        }, deadline.Token).ConfigureAwait(false);
+    }
 
     /// <summary>The record of an ended call, its output cut to what one message can hold (the server's max_payload).</summary>
     private byte[] Fitted(StoredCall call)
@@ -646,6 +775,7 @@ public sealed partial class NatsCallStore : ICallStore
     {
         NatsJSApiException api => $"{api.Error.Description} ({api.Error.Code})",
         TimeoutException or OperationCanceledException => "no answer in time",
+        _ when e.InnerException is { } inner && inner.Message != e.Message => $"{e.Message}: {Reason(inner)}",
         _ => e.Message,
     };
 
@@ -662,6 +792,15 @@ public sealed partial class NatsCallStore : ICallStore
 
         public long CountedAt { get; set; } = long.MinValue / 2;
     }
+
+    [LoggerMessage(EventId = 46, Level = LogLevel.Warning, Message = "Asynchronous calls: the stream {Stream} keeps its messages in memory: accepted calls are lost if NATS restarts")]
+    private static partial void LogMemoryStream(ILogger logger, string stream);
+
+    [LoggerMessage(EventId = 47, Level = LogLevel.Warning, Message = "Asynchronous calls: NATS had lost the stream {Stream}, a consumer or the status bucket: made again")]
+    private static partial void LogRepaired(ILogger logger, string stream);
+
+    [LoggerMessage(EventId = 48, Level = LogLevel.Error, Message = "Asynchronous calls: the stream {Stream}, its consumers or its bucket could not be made again: {Reason}")]
+    private static partial void LogRepairFailed(ILogger logger, string stream, string reason);
 
     [LoggerMessage(EventId = 44, Level = LogLevel.Error, Message = "Asynchronous calls: {Subject} cannot be read ({Reason}); it is set aside")]
     private static partial void LogUnreadable(ILogger logger, string subject, string reason);

@@ -254,4 +254,151 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
         Assert.Throws<FormatException>(() => NatsAddress.Parse("nats://user:secret@127.0.0.1:4222/s"));
         Assert.Equal(new NatsAddress("nats://127.0.0.1:4222", "calls"), NatsAddress.Parse("nats://127.0.0.1/calls"));
     }
+
+    private static async Task EndAsync(NatsCallStore store, StoredCall call)
+    {
+        call.State = CallState.Done;
+        call.Status = 200;
+        call.EndedAt = SqliteCallStore.Now();
+        await store.CompleteAsync(call);
+    }
+
+    private static async Task<StoredCall?> ClaimWithinAsync(NatsCallStore store, TimeSpan within)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < within)
+        {
+            try
+            {
+                if (await store.ClaimNextAsync("f", "me") is StoredCall call)
+                {
+                    return call;
+                }
+            }
+            catch (IOException)
+            {
+                // Still reconnecting.
+            }
+
+            await Task.Delay(100);
+        }
+
+        return null;
+    }
+
+    [Fact]
+    public async Task With_NATS_down_operations_fail_at_once_and_a_call_whose_end_was_not_recorded_is_given_out_again()
+    {
+        // A NATS server of this test's own, stopped and started again on the same port and store folder.
+        using var own = new NatsServer();
+        var address = NatsAddress.Parse(own.NewStore());
+        TimeSpan ackWait = TimeSpan.FromSeconds(2);
+        await using NatsCallStore store = await NatsCallStore.OpenAsync(address, TimeSpan.FromHours(1), static _ => null, NullLogger.Instance, ackWait);
+        await store.EnqueueAsync(Call("a"), 10);
+        StoredCall running = (await store.ClaimNextAsync("f", "me"))!;
+
+        own.Stop();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Assert.ThrowsAsync<IOException>(() => store.EnqueueAsync(Call("b"), 10));
+        await Assert.ThrowsAsync<IOException>(() => store.FindAsync("f", "a"));
+        await Assert.ThrowsAsync<IOException>(() => EndAsync(store, running));
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(12));
+
+        // Its end was not recorded: no longer held (no heartbeat hides it), JetStream gives it out again.
+        own.Start();
+        StoredCall? again = await ClaimWithinAsync(store, TimeSpan.FromSeconds(20));
+        Assert.NotNull(again);
+        Assert.Equal("a", again.Id);
+        Assert.Equal(2, again.Runs);
+        await EndAsync(store, again);
+        Assert.Equal(CallState.Done, (await store.FindAsync("f", "a"))!.State);
+    }
+
+    [Fact]
+    public async Task A_call_whose_end_is_recorded_is_not_run_again_when_its_server_dies_before_acknowledging()
+    {
+        TimeSpan ackWait = TimeSpan.FromSeconds(2);
+        NatsCallStore dying = await OpenAsync(ackWait);
+        NatsCallStore other = await OpenAsync(ackWait);
+        await dying.EnqueueAsync(Call("ended"), 10);
+        StoredCall call = (await dying.ClaimNextAsync("f", "me"))!;
+
+        // The end reaches the bucket, then the server dies before its acknowledgement.
+        call.State = CallState.Done;
+        call.Status = 200;
+        call.Output = "out"u8.ToArray();
+        call.EndedAt = SqliteCallStore.Now();
+        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        {
+            var kv = new NATS.Client.KeyValueStore.NatsKVContext(new NATS.Client.JetStream.NatsJSContext(client));
+            NATS.Client.KeyValueStore.INatsKVStore bucket = await kv.GetStoreAsync(dying.Stream + "-calls");
+            await bucket.PutAsync("f.ended", CallRecord.Encode(call, withRequest: false), NatsRawSerializer<byte[]>.Default);
+        }
+
+        await dying.AbandonAsync();
+        _stores.Remove(dying);
+        Assert.Null(await ClaimWithinAsync(other, ackWait * 3));
+        StoredCall read = (await other.FindAsync("f", "ended"))!;
+        Assert.Equal(CallState.Done, read.State);
+        Assert.Equal(1, read.Runs);
+    }
+
+    [Fact]
+    public async Task An_id_still_queued_is_refused_past_the_duplicate_window()
+    {
+        // A stream made by an operator, with a duplicate window of a second.
+        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        {
+            var js = new NATS.Client.JetStream.NatsJSContext(client);
+            await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
+            {
+                Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
+                DuplicateWindow = TimeSpan.FromSeconds(1),
+            });
+        }
+
+        NatsCallStore first = await OpenAsync();
+        NatsCallStore second = await OpenAsync();
+        Assert.Equal(EnqueueResult.Accepted, await first.EnqueueAsync(Call("same"), 10));
+        await Task.Delay(1500);
+        Assert.Equal(EnqueueResult.DuplicateId, await second.EnqueueAsync(Call("same"), 10));
+        Assert.Equal(EnqueueResult.DuplicateId, await first.EnqueueAsync(Call("same"), 10));
+    }
+
+    [Fact]
+    public async Task A_stream_that_would_drop_accepted_calls_is_refused_and_a_lost_stream_is_made_again()
+    {
+        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        {
+            var js = new NATS.Client.JetStream.NatsJSContext(client);
+            await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
+            {
+                Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
+                MaxAge = TimeSpan.FromSeconds(5),
+            });
+            IOException refused = await Assert.ThrowsAsync<IOException>(() => OpenAsync());
+            Assert.Contains("drops old messages", refused.Message, StringComparison.Ordinal);
+
+            // Without the limit it is taken; then NATS loses it, and the next operations make it again.
+            await js.DeleteStreamAsync(_address.Stream);
+            NatsCallStore store = await OpenAsync();
+            await js.DeleteStreamAsync(_address.Stream);
+            await Assert.ThrowsAsync<IOException>(() => store.EnqueueAsync(Call("lost"), 10));
+            EnqueueResult result = EnqueueResult.QueueFull;
+            for (int i = 0; i < 50 && result != EnqueueResult.Accepted; i++)
+            {
+                await Task.Delay(200);
+                try
+                {
+                    result = await store.EnqueueAsync(Call("again" + i), 10);
+                }
+                catch (IOException)
+                {
+                }
+            }
+
+            Assert.Equal(EnqueueResult.Accepted, result);
+            Assert.NotNull(await store.ClaimNextAsync("f", "me"));
+        }
+    }
 }
