@@ -36,6 +36,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
     private long _completed;
+    private readonly FailureThrottle _storeFailures = new();
 
     public AsyncCallService(ICallStore store, AsyncSettings settings, ILogger log)
     {
@@ -463,7 +464,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 }
                 catch (Exception e) when (e is IOException or InvalidOperationException)
                 {
-                    LogStoreFailed(_log, function, e.Message);
+                    StoreFailed(function, e.Message);
                     await Task.Delay(poll, CancellationToken.None).ConfigureAwait(false);
                 }
             }
@@ -554,7 +555,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or InvalidOperationException)
             {
-                LogStoreFailed(_log, function, e.Message);
+                StoreFailed(function, e.Message);
                 return false;
             }
         }
@@ -582,7 +583,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             catch (Exception e) when (e is IOException or InvalidOperationException)
             {
                 // Left running in the store: the next start queues it again (its run counted once more).
-                LogStoreFailed(_log, call.Function, e.Message);
+                StoreFailed(call.Function, e.Message);
             }
         }
     }
@@ -617,7 +618,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                     }
                     catch (Exception e) when (e is IOException or InvalidOperationException)
                     {
-                        LogStoreFailed(_log, call.Function, e.Message);
+                        StoreFailed(call.Function, e.Message);
                     }
                 }
 
@@ -708,7 +709,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
             // Left running in the store: the next start queues it again (at least once).
-            LogStoreFailed(_log, call.Function, e.Message);
+            StoreFailed(call.Function, e.Message);
         }
     }
 
@@ -760,7 +761,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or InvalidOperationException)
             {
-                LogStoreFailed(_log, "-", e.Message);
+                StoreFailed("-", e.Message);
             }
         }
     }
@@ -874,6 +875,14 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 _calls.Clear();
                 return all;
             }
+        }
+    }
+
+    private void StoreFailed(string function, string reason)
+    {
+        if (_storeFailures.Next(reason) is string line)
+        {
+            LogStoreFailed(_log, function, line);
         }
     }
 

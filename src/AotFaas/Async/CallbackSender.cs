@@ -27,6 +27,7 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
     private static readonly HttpMessageInvoker Client = OutboundHttp.Create(idle: TimeSpan.FromSeconds(30));
 
     private readonly Signal _wake = new();
+    private readonly FailureThrottle _storeFailures = new();
     private long _delivered;
     private long _retried;
     private long _givenUp;
@@ -54,7 +55,10 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
             }
             catch (Exception e) when (e is IOException or InvalidOperationException)
             {
-                LogStoreFailed(log, e.Message);
+                if (_storeFailures.Next(e.Message) is string line)
+                {
+                    LogStoreFailed(log, line);
+                }
                 due = [];
             }
 
@@ -143,7 +147,10 @@ public sealed partial class CallbackSender(ICallStore store, ILogger log, Cancel
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
-            LogStoreFailed(log, e.Message);
+            if (_storeFailures.Next(e.Message) is string line)
+            {
+                LogStoreFailed(log, line);
+            }
         }
     }
 
