@@ -211,7 +211,7 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
         Assert.Equal(EnqueueResult.TooLarge, await store.EnqueueAsync(Call("big", bodySize: (int)store.MaxPayload), 10));
         Assert.Null(await store.FindAsync("f", "big"));
 
-        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        await using (var client = Client())
         {
             await client.PublishAsync($"{store.Stream}.calls.f.junk", new byte[] { 9, 9, 9 });
             await client.PingAsync();
@@ -254,6 +254,17 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
         Assert.Throws<FormatException>(() => NatsAddress.Parse("nats://user:secret@127.0.0.1:4222/s"));
         Assert.Equal(new NatsAddress("nats://127.0.0.1:4222", "calls"), NatsAddress.Parse("nats://127.0.0.1/calls"));
     }
+
+    private NatsConnection Client() => new(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" });
+
+    /// <summary>The test's stream, made beforehand as an operator would, with the given window and age limit.</summary>
+    private Task OperatorStreamAsync(NATS.Client.JetStream.NatsJSContext js, TimeSpan? duplicateWindow = null, TimeSpan? maxAge = null) =>
+        js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
+        {
+            Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
+            DuplicateWindow = duplicateWindow ?? TimeSpan.FromMinutes(2),
+            MaxAge = maxAge ?? TimeSpan.Zero,
+        }).AsTask();
 
     private static async Task EndAsync(NatsCallStore store, StoredCall call)
     {
@@ -328,7 +339,7 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
         call.Status = 200;
         call.Output = "out"u8.ToArray();
         call.EndedAt = SqliteCallStore.Now();
-        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        await using (var client = Client())
         {
             var kv = new NATS.Client.KeyValueStore.NatsKVContext(new NATS.Client.JetStream.NatsJSContext(client));
             NATS.Client.KeyValueStore.INatsKVStore bucket = await kv.GetStoreAsync(dying.Stream + "-calls");
@@ -347,14 +358,9 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
     public async Task An_id_still_queued_is_refused_past_the_duplicate_window()
     {
         // A stream made by an operator, with a duplicate window of a second.
-        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        await using (var client = Client())
         {
-            var js = new NATS.Client.JetStream.NatsJSContext(client);
-            await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
-            {
-                Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
-                DuplicateWindow = TimeSpan.FromSeconds(1),
-            });
+            await OperatorStreamAsync(new NATS.Client.JetStream.NatsJSContext(client), duplicateWindow: TimeSpan.FromSeconds(1));
         }
 
         NatsCallStore first = await OpenAsync();
@@ -368,14 +374,10 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
     [Fact]
     public async Task A_stream_that_would_drop_accepted_calls_is_refused_and_a_lost_stream_is_made_again()
     {
-        await using (var client = new NatsConnection(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" }))
+        await using (var client = Client())
         {
             var js = new NATS.Client.JetStream.NatsJSContext(client);
-            await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
-            {
-                Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
-                MaxAge = TimeSpan.FromSeconds(5),
-            });
+            await OperatorStreamAsync(js, maxAge: TimeSpan.FromSeconds(5));
             IOException refused = await Assert.ThrowsAsync<IOException>(() => OpenAsync());
             Assert.Contains("drops old messages", refused.Message, StringComparison.Ordinal);
 
