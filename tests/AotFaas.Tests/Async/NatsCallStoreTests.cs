@@ -258,13 +258,24 @@ public sealed class NatsCallStoreTests(NatsServer nats) : IClassFixture<NatsServ
     private NatsConnection Client() => new(NatsOpts.Default with { Url = $"nats://127.0.0.1:{nats.Port}" });
 
     /// <summary>The test's stream, made beforehand as an operator would, with the given window and age limit.</summary>
-    private Task OperatorStreamAsync(NATS.Client.JetStream.NatsJSContext js, TimeSpan? duplicateWindow = null, TimeSpan? maxAge = null) =>
-        js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
+    private Task OperatorStreamAsync(NATS.Client.JetStream.NatsJSContext js, TimeSpan? duplicateWindow = null, TimeSpan? maxAge = null)
+    {
+        var config = new NATS.Client.JetStream.Models.StreamConfig(_address.Stream, [$"{_address.Stream}.calls.>", $"{_address.Stream}.callbacks.>"])
         {
             Retention = NATS.Client.JetStream.Models.StreamConfigRetention.Workqueue,
-            DuplicateWindow = duplicateWindow ?? TimeSpan.FromMinutes(2),
-            MaxAge = maxAge ?? TimeSpan.Zero,
-        }).AsTask();
+        };
+        if (duplicateWindow is TimeSpan window)
+        {
+            config.DuplicateWindow = window;
+        }
+
+        if (maxAge is TimeSpan age)
+        {
+            config.MaxAge = age;
+        }
+
+        return js.CreateStreamAsync(config).AsTask();
+    }
 
     private static async Task EndAsync(NatsCallStore store, StoredCall call)
     {
