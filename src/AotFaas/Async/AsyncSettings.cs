@@ -51,6 +51,11 @@ public sealed record AsyncSettings(string Store, TimeSpan Retention, CallbackPol
                     {
                         NatsAddress.Parse(store);
                     }
+                    else if (store.Contains("://", StringComparison.Ordinal))
+                    {
+                        // tls://, redis://...: not a file name either.
+                        throw new FormatException($"{name}: '{store}' is neither a file name nor nats://HOST[:PORT]/STREAM (TLS to NATS is not supported yet)");
+                    }
 
                     break;
                 case "--async-retention":
