@@ -504,18 +504,36 @@ public sealed partial class NatsCallStore : ICallStore
 
     public async Task WatchAsync(Action<string> queued, CancellationToken stopping)
     {
-        try
+        // The client subscribes again by itself after a reconnect; a subscription that fails all the same is made
+        // again a second later (the dispatchers' poll covers the gap).
+        while (!stopping.IsCancellationRequested)
         {
-            await foreach (NatsMsg<byte[]> message in _nats.SubscribeAsync($"{Stream}.queued", serializer: Raw, cancellationToken: stopping).ConfigureAwait(false))
+            try
             {
-                if (message.Data is { Length: > 0 and <= 256 } name)
+                await foreach (NatsMsg<byte[]> message in _nats.SubscribeAsync($"{Stream}.queued", serializer: Raw, cancellationToken: stopping).ConfigureAwait(false))
                 {
-                    queued(Encoding.UTF8.GetString(name));
+                    if (message.Data is { Length: > 0 and <= 256 } name)
+                    {
+                        queued(Encoding.UTF8.GetString(name));
+                    }
                 }
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (IsFailure(e) || e is ObjectDisposedException)
+            {
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
