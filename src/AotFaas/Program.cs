@@ -109,8 +109,9 @@ await using FaasServer server = created;
 var swap = new BinarySwap(args, log);
 using var signals = new ShutdownSignals(log, swap.OnHangUp);
 
-// The first request needs the I/O loop's thread and the runtime's timer thread (for its deadline):
-// start both while Kestrel binds, on the other core, instead of on the first request's path.
+// The first request needs the I/O loop's thread, the thread pool and the runtime's timer thread (for its deadline):
+// start them while Kestrel binds, on the other core, instead of on the first request's path (the log writer's task
+// waits for the first line, so nothing before listen() starts the thread pool on the main thread).
 server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName));
 
 try

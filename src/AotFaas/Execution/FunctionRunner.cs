@@ -21,10 +21,11 @@ public static class FunctionRunner
     /// </summary>
     public static readonly TimeSpan InputDrainTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Starts the I/O loop and the runtime's timer thread, both of which every run needs.</summary>
+    /// <summary>Starts the I/O loop, the thread pool and the runtime's timer thread, all of which every run needs.</summary>
     public static void WarmUp()
     {
         _ = IoLoop.Instance;
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => { }, (object?)null, preferLocal: false);
         using var timer = new CancellationTokenSource(TimeSpan.FromDays(1));
     }
 

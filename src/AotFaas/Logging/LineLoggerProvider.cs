@@ -33,7 +33,8 @@ public sealed class LineLoggerProvider : ILoggerProvider
     private readonly Channel<string> _lines = Channel.CreateBounded<string>(
         new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
 
-    private readonly Task _writer;
+    private readonly Stream _output;
+    private Task? _writer;
     private long _dropped;
     private long _queuedChars;
 
@@ -42,7 +43,7 @@ public sealed class LineLoggerProvider : ILoggerProvider
     public LineLoggerProvider(Stream output, LogLevel minimumLevel = LogLevel.Information)
     {
         MinimumLevel = minimumLevel;
-        _writer = Task.Run(() => WriteAsync(output));
+        _output = output;
     }
 
     public LogLevel MinimumLevel { get; }
@@ -56,11 +57,21 @@ public sealed class LineLoggerProvider : ILoggerProvider
     public void Dispose()
     {
         _lines.Writer.TryComplete();
-        _writer.Wait(TimeSpan.FromSeconds(2));
+        Volatile.Read(ref _writer)?.Wait(TimeSpan.FromSeconds(2));
     }
 
     private void Enqueue(string line)
     {
+        // The writer starts with the first line, not in the constructor: its Task.Run is the process's first, and
+        // starting the thread pool there cost the main thread ~1.5 ms before the server listened.
+        if (Volatile.Read(ref _writer) is null)
+        {
+            lock (_lines)
+            {
+                _writer ??= Task.Run(() => WriteAsync(_output));
+            }
+        }
+
         if (Interlocked.Add(ref _queuedChars, line.Length) > MaxQueuedChars || !_lines.Writer.TryWrite(line))
         {
             Interlocked.Add(ref _queuedChars, -line.Length);
