@@ -27,8 +27,7 @@ if (options.ShowHelp)
 
 var loader = new ManifestLoader(manifest);
 bool json = options.LogFormat == "json";
-using ILoggerProvider logging = json ? JsonConsoleLogging.CreateProvider() : new LineLoggerProvider(Console.OpenStandardOutput());
-using LoggerFactory loggerFactory = json ? new LoggerFactory([logging], JsonConsoleLogging.Filter) : new LoggerFactory([logging]);
+using ServerLoggerFactory loggerFactory = ServerLoggerFactory.Create(json, Console.OpenStandardOutput);
 ILogger log = loggerFactory.CreateLogger("AotFaas.Dev");
 FaasServer? running = null;
 AotFaas.Async.AsyncCallService? asyncCalls = null;

@@ -11,13 +11,6 @@ namespace AotFaas.Logging;
 /// </summary>
 public static class JsonConsoleLogging
 {
-    /// <summary>What the line logger does by itself: Information and up, Microsoft.* from Warning.</summary>
-    public static LoggerFilterOptions Filter => new()
-    {
-        MinLevel = LogLevel.Information,
-        Rules = { new LoggerFilterRule(null, "Microsoft", LogLevel.Warning, null) },
-    };
-
     /// <summary>
     /// Entries that may wait for the console before new ones are dropped (and counted, in a line of the framework's),
     /// rather than the request that logs them waiting, as the line logger does: a slow reader of the server's output

@@ -48,6 +48,10 @@ public sealed class LineLoggerProvider : ILoggerProvider
 
     public LogLevel MinimumLevel { get; }
 
+    /// <summary>The lowest level written for <paramref name="category"/>: <paramref name="minimum"/>, and Warning for <c>Microsoft.*</c>.</summary>
+    public static LogLevel MinimumFor(string category, LogLevel minimum)
+        => category.StartsWith("Microsoft.", StringComparison.Ordinal) ? (LogLevel)Math.Max((int)minimum, (int)LogLevel.Warning) : minimum;
+
     /// <summary>How many lines were dropped because the writer fell behind.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
@@ -122,9 +126,7 @@ public sealed class LineLoggerProvider : ILoggerProvider
 
     private sealed class LineLogger(LineLoggerProvider provider, string category) : ILogger
     {
-        private readonly LogLevel _minimum = category.StartsWith("Microsoft.", StringComparison.Ordinal)
-            ? (LogLevel)Math.Max((int)provider.MinimumLevel, (int)LogLevel.Warning)
-            : provider.MinimumLevel;
+        private readonly LogLevel _minimum = MinimumFor(category, provider.MinimumLevel);
 
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
