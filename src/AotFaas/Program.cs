@@ -49,6 +49,11 @@ if (options.ListFunctions)
     return 0;
 }
 
+// The addresses are bound now, not when Kestrel starts: a client that connects while the server sets itself up waits in
+// the backlog instead of being refused, and Kestrel's accept loop finds its request there (issue 16). Sockets passed in
+// are served instead of the addresses.
+using PreboundSockets? prebound = passed is null ? PreboundSockets.Bind(options.ListenUrls) : null;
+
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();
 
@@ -93,7 +98,7 @@ await using IAsyncDisposable? ownedAsyncCalls = FunctionTable.TakesAsyncCalls ? 
 FaasServer created;
 try
 {
-    created = new FaasServer(options with { ListenDescriptors = passed?.Sockets ?? [] }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory, instruments: InvokerFactory.Instruments, asyncCalls: asyncCalls);
+    created = new FaasServer(options with { ListenDescriptors = passed?.Sockets ?? [], Prebound = prebound }, FunctionTable.All, FunctionTable.GetProcByFuncName, InvokerFactory.Create, loggerFactory, instruments: InvokerFactory.Instruments, asyncCalls: asyncCalls);
 }
 catch (InvalidOperationException e)
 {

@@ -13,7 +13,7 @@ namespace AotFaas.Hosting;
 public sealed class CappedSocketListener : IConnectionListener
 {
     // Kestrel's defaults (SocketTransportOptions).
-    private const int Backlog = 512;
+    internal const int Backlog = 512;
     private const int FirstBackoffMilliseconds = 5;
     private const int MaxBackoffMilliseconds = 250;
 
@@ -49,9 +49,19 @@ public sealed class CappedSocketListener : IConnectionListener
     /// Binds <paramref name="endpoint"/> as Kestrel's socket transport does (the IPv6 wildcard in dual
     /// mode, so it takes IPv4 too; Unix sockets; inherited descriptors) and listens.
     /// </summary>
+    /// <param name="endpoint">What Kestrel binds.</param>
+    /// <param name="tls">Whether Kestrel serves it with TLS.</param>
+    /// <param name="transport">The transport, whose cap the listener shares.</param>
+    /// <param name="loggerFactory">Where the transport's warnings go.</param>
+    /// <param name="prebound">The socket already bound and listening for <paramref name="endpoint"/> (<see cref="PreboundSockets"/>), or null.</param>
     /// <exception cref="AddressInUseException">The address is taken; Kestrel reports it as such.</exception>
-    public static CappedSocketListener Bind(EndPoint endpoint, bool tls, CappedSocketTransport transport, ILoggerFactory loggerFactory)
+    public static CappedSocketListener Bind(EndPoint endpoint, bool tls, CappedSocketTransport transport, ILoggerFactory loggerFactory, Socket? prebound = null)
     {
+        if (prebound is not null)
+        {
+            return new CappedSocketListener(prebound, shared: false, tls, transport, loggerFactory);
+        }
+
         Socket socket;
         try
         {

@@ -14,13 +14,16 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly List<CappedSocketListener> _listeners = [];
+    private readonly PreboundSockets? _prebound;
     private bool _nextBindIsTls;
 
     /// <param name="cap">Open connections across every listener this transport binds.</param>
     /// <param name="loggerFactory">Where the warnings go.</param>
-    public CappedSocketTransport(ConnectionCap cap, ILoggerFactory loggerFactory)
+    /// <param name="prebound">Sockets bound before Kestrel started, which its binds take instead of binding again.</param>
+    public CappedSocketTransport(ConnectionCap cap, ILoggerFactory loggerFactory, PreboundSockets? prebound = null)
     {
         Cap = cap;
+        _prebound = prebound;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<CappedSocketTransport>();
         AtCap = new RateLimitedWarning(_logger);
@@ -66,7 +69,7 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
         // Kestrel binds one address at a time: the mark is this bind's, whether or not it succeeds.
         bool tls = _nextBindIsTls;
         _nextBindIsTls = false;
-        CappedSocketListener listener = CappedSocketListener.Bind(endpoint, tls, this, _loggerFactory);
+        CappedSocketListener listener = CappedSocketListener.Bind(endpoint, tls, this, _loggerFactory, _prebound?.Take(endpoint));
         lock (_listeners)
         {
             _listeners.Add(listener);

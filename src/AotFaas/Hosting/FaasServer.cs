@@ -71,7 +71,7 @@ public sealed class FaasServer : IAsyncDisposable
             // Kestrel holds a whole request head in its buffer.
             kestrelOptions.Limits.MaxRequestBufferSize = options.Limits.MaxHeadersSize + kestrelOptions.Limits.MaxRequestLineSize;
         }
-        Transport = new CappedSocketTransport(new ConnectionCap(options.MaxConnections ?? ConnectionCap.DefaultFor(DescriptorLimit.Current, options.Limits.MaxTotalInflight)), loggerFactory);
+        Transport = new CappedSocketTransport(new ConnectionCap(options.MaxConnections ?? ConnectionCap.DefaultFor(DescriptorLimit.Current, options.Limits.MaxTotalInflight)), loggerFactory, options.Prebound);
         _kestrel = new KestrelServer(
             Options.Create(kestrelOptions),
             Transport,

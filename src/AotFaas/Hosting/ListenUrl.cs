@@ -95,5 +95,24 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
         }
     }
 
+    /// <summary>
+    /// The IP endpoints <see cref="AddTo"/> has Kestrel bind first: both loopbacks for <c>localhost</c>, the address
+    /// itself, or the IPv6 wildcard (dual mode) for every interface; none for a Unix socket.
+    /// </summary>
+    public IEnumerable<IPEndPoint> IPEndPoints()
+    {
+        if (UnixSocket is not null)
+        {
+            return [];
+        }
+
+        if (IsLocalhost(Host))
+        {
+            return [new IPEndPoint(IPAddress.Loopback, Port), new IPEndPoint(IPAddress.IPv6Loopback, Port)];
+        }
+
+        return [new IPEndPoint(IPAddress.TryParse(Host.StartsWith('[') && Host.EndsWith(']') ? Host[1..^1] : Host, out IPAddress? ip) ? ip : IPAddress.IPv6Any, Port)];
+    }
+
     private static bool IsLocalhost(string host) => string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase);
 }

@@ -58,6 +58,9 @@ public sealed record ServerOptions(string Urls, bool ShowHelp = false, bool List
     /// </summary>
     public IReadOnlyList<ListenSocket> ListenDescriptors { get; init; } = [];
 
+    /// <summary>Sockets of <see cref="ListenUrls"/> bound before the server was made (<see cref="PreboundSockets"/>); its binds take them.</summary>
+    public PreboundSockets? Prebound { get; init; }
+
     /// <summary>
     /// The options of asynchronous calls (<c>--async-...</c>, <c>--callback-allow</c>), each with its value, as given:
     /// read by the asynchronous calls themselves, in a binary that has them (see <c>Async/AsyncSettings</c>).
