@@ -54,6 +54,11 @@ if (options.ListFunctions)
 // are served instead of the addresses.
 using PreboundSockets? prebound = passed is null ? PreboundSockets.Bind(options.ListenUrls) : null;
 
+// The first request needs the I/O loop's thread, the thread pool and the runtime's timer thread (for its deadline): a
+// thread of its own starts them now, on the other core, while this one sets the server up (the log writer's task waits
+// for the first line, so nothing on this thread starts the thread pool before listen()); then the functions' routes.
+StartupWarmUp warmUp = StartupWarmUp.Start();
+
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();
 
@@ -112,10 +117,7 @@ await using FaasServer server = created;
 var swap = new BinarySwap(args, log);
 using var signals = new ShutdownSignals(log, swap.OnHangUp);
 
-// The first request needs the I/O loop's thread, the thread pool and the runtime's timer thread (for its deadline):
-// start them while Kestrel binds, on the other core, instead of on the first request's path (the log writer's task
-// waits for the first line, so nothing before listen() starts the thread pool on the main thread).
-server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName));
+server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName), warmUp);
 
 try
 {

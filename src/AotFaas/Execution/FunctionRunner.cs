@@ -24,6 +24,10 @@ public static class FunctionRunner
     /// <summary>Starts the I/O loop, the thread pool and the runtime's timer thread, all of which every run needs.</summary>
     public static void WarmUp()
     {
+        // First: the runtime's processor-id cache (ArrayPool.Shared, the timers and Kestrel's first formatted string need
+        // it) times sched_getcpu against a thread static in its class constructor, in a loop whose every static access
+        // takes the constructor lock (~0.2 ms); a thread that needs it meanwhile waits for it.
+        _ = Thread.GetCurrentProcessorId();
         _ = IoLoop.Instance;
         ThreadPool.UnsafeQueueUserWorkItem(static _ => { }, (object?)null, preferLocal: false);
         using var timer = new CancellationTokenSource(TimeSpan.FromDays(1));

@@ -25,10 +25,16 @@ public sealed class CappedSocketTransport : IConnectionListenerFactory, IConnect
         Cap = cap;
         _prebound = prebound;
         _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<CappedSocketTransport>();
+        _logger = loggerFactory.CreateLogger(LogCategory);
         AtCap = new RateLimitedWarning(_logger);
         OutOfDescriptors = new RateLimitedWarning(_logger);
     }
+
+    /// <summary>
+    /// The transport's log category, this class's full name, written out: <c>CreateLogger&lt;T&gt;</c> reads the name by
+    /// reflection, which started the runtime's reflection on the main thread before the server listened (issue 16).
+    /// </summary>
+    public const string LogCategory = "AotFaas.Hosting.CappedSocketTransport";
 
     /// <summary>The cap every listener shares.</summary>
     public ConnectionCap Cap { get; }

@@ -25,7 +25,7 @@ public sealed class FaasServer : IAsyncDisposable
     private readonly PrometheusExporter? _exporter;
     private readonly ILogger _log;
     private readonly bool _passedSockets;
-    private readonly ILogger<FunctionEndpoint> _endpointLog;
+    private readonly ILogger _endpointLog;
     private readonly ILogger _stderrLog;
     private readonly ILogger _workerLog;
     private readonly ServerOptions _options;
@@ -108,7 +108,7 @@ public sealed class FaasServer : IAsyncDisposable
         _options = options;
         _serverEnvironment = serverEnvironment;
         _invokers = invokers;
-        _endpointLog = loggerFactory.CreateLogger<FunctionEndpoint>();
+        _endpointLog = loggerFactory.CreateLogger(FunctionEndpoint.LogCategory);
         _stderrLog = loggerFactory.CreateLogger(StderrLog.Category);
         _workerLog = loggerFactory.CreateLogger(WorkerLogCategory);
         _totalSlots = new SemaphoreSlim(options.Limits.MaxTotalInflight, options.Limits.MaxTotalInflight);
@@ -202,14 +202,14 @@ public sealed class FaasServer : IAsyncDisposable
 
     /// <summary>
     /// Prepares, on a thread of its own, what the first run would otherwise prepare on its path: the I/O
-    /// loop, the timer thread, and each of <paramref name="functionNames"/>' policy and program path.
+    /// loop, the timer thread, and each of <paramref name="functionNames"/>' policy and program path; on the thread
+    /// <paramref name="started"/> when the caller started it earlier (<see cref="StartupWarmUp"/>).
     /// </summary>
-    public void WarmUpInBackground(IEnumerable<string> functionNames)
+    public void WarmUpInBackground(IEnumerable<string> functionNames, StartupWarmUp? started = null)
     {
         FunctionRoutes routes = _functions.Routes;
-        var thread = new Thread(() =>
+        (started ?? StartupWarmUp.Start()).Then(() =>
         {
-            FunctionRunner.WarmUp();
             foreach (string name in functionNames)
             {
                 try
@@ -223,12 +223,7 @@ public sealed class FaasServer : IAsyncDisposable
                     // with a 500; an exception here, on a thread of its own, would end the whole server.
                 }
             }
-        })
-        {
-            IsBackground = true,
-            Name = "aotfaas warm-up",
-        };
-        thread.UnsafeStart();
+        });
     }
 
     /// <summary>The addresses listened on, with the real port where 0 was asked for; valid after <see cref="StartAsync"/>.</summary>

@@ -16,10 +16,13 @@ namespace AotFaas.Http;
 /// received and verified, a slot of the function's gate), then the function's <see cref="IFunctionInvoker"/>,
 /// then <see cref="ResponseWriter"/>. Each is one <see cref="Invocation"/>: one log line and one metrics record.
 /// </summary>
-public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger<FunctionEndpoint> logger, FaasMetrics? metrics = null, IAsyncCalls? asyncCalls = null)
+public sealed class FunctionEndpoint(FunctionRoutes routes, ILogger logger, FaasMetrics? metrics = null, IAsyncCalls? asyncCalls = null)
 {
     /// <summary>Where the endpoint's lines go; the dispatcher logs an unhandled exception there too.</summary>
     internal ILogger Logger => logger;
+
+    /// <summary>The endpoint's log category (this class's full name, written out rather than read by reflection).</summary>
+    public const string LogCategory = "AotFaas.Http.FunctionEndpoint";
 
     /// <summary>The path prefix of asynchronous calls: <c>/async-function/NAME</c>.</summary>
     public const string AsyncPrefix = RequestTarget.AsyncPathPrefix;

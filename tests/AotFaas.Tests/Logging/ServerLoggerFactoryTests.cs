@@ -46,6 +46,14 @@ public sealed class ServerLoggerFactoryTests
         Assert.Throws<NotSupportedException>(() => factory.AddProvider(new RecordingProvider()));
     }
 
+    [Fact]
+    public void Categories_written_out_are_their_classes_full_names()
+    {
+        // Written out so that no reflection runs at start-up; log lines and filters name them so.
+        Assert.Equal(AotFaas.Http.FunctionEndpoint.LogCategory, typeof(AotFaas.Http.FunctionEndpoint).FullName);
+        Assert.Equal(AotFaas.Hosting.CappedSocketTransport.LogCategory, typeof(AotFaas.Hosting.CappedSocketTransport).FullName);
+    }
+
     private sealed class RecordingProvider : ILoggerProvider
     {
         public List<string> Entries { get; } = [];
