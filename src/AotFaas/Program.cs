@@ -51,13 +51,11 @@ if (options.ListFunctions)
 
 // The addresses are bound now, not when Kestrel starts: a client that connects while the server sets itself up waits in
 // the backlog instead of being refused, and Kestrel's accept loop finds its request there (issue 16). Sockets passed in
-// are served instead of the addresses.
-using PreboundSockets? prebound = passed is null ? PreboundSockets.Bind(options.ListenUrls) : null;
-
-// The first request needs the I/O loop's thread, the thread pool and the runtime's timer thread (for its deadline): a
-// thread of its own starts them now, on the other core, while this one sets the server up (the log writer's task waits
-// for the first line, so nothing on this thread starts the thread pool before listen()); then the functions' routes.
-StartupWarmUp warmUp = StartupWarmUp.Start();
+// are served instead of the addresses. The binding, and the one-time work the first request would otherwise do on its
+// path (the I/O loop, the thread pool, the runtime's timer thread, then the functions' routes), are done by a thread of
+// their own, on the other core, while this one sets the server up; Kestrel's bind waits for the sockets if need be.
+using PreboundSockets? prebound = passed is null ? PreboundSockets.Later(options.ListenUrls) : null;
+StartupWarmUp warmUp = StartupWarmUp.Start(prebound is null ? null : prebound.BindNow);
 
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();

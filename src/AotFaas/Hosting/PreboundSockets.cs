@@ -15,42 +15,81 @@ namespace AotFaas.Hosting;
 public sealed class PreboundSockets : IDisposable
 {
     private readonly List<(EndPoint Asked, Socket Socket)> _sockets = [];
+    private readonly IReadOnlyList<ListenUrl> _urls;
+    private readonly ManualResetEventSlim _bound = new();
+    private bool _disposed;
 
-    private PreboundSockets()
+    private PreboundSockets(IReadOnlyList<ListenUrl> urls) => _urls = urls;
+
+    /// <summary>Binds and listens now on each IP endpoint Kestrel would bind for <paramref name="urls"/> (<see cref="ListenUrl.IPEndPoints"/>).</summary>
+    public static PreboundSockets Bind(IReadOnlyList<ListenUrl> urls)
     {
+        var prebound = new PreboundSockets(urls);
+        prebound.BindNow();
+        return prebound;
     }
 
-    /// <summary>Binds and listens on each IP endpoint Kestrel would bind for <paramref name="urls"/> (<see cref="ListenUrl.IPEndPoints"/>).</summary>
-    public static PreboundSockets Bind(IEnumerable<ListenUrl> urls)
-    {
-        var bound = new PreboundSockets();
-        foreach (ListenUrl url in urls)
-        {
-            foreach (IPEndPoint endpoint in url.IPEndPoints())
-            {
-                Socket socket;
-                try
-                {
-                    socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-                }
-                catch (SocketException)
-                {
-                    continue;
-                }
+    /// <summary>
+    /// The sockets for <paramref name="urls"/>, bound by whichever thread calls <see cref="BindNow"/> (the warm-up thread,
+    /// <see cref="StartupWarmUp"/>); <see cref="Take"/> and <see cref="Bound"/> wait for it.
+    /// </summary>
+    public static PreboundSockets Later(IReadOnlyList<ListenUrl> urls) => new(urls);
 
-                try
+    /// <summary>Binds and listens on each endpoint; one that cannot be bound is left to Kestrel. Once.</summary>
+    public void BindNow()
+    {
+        try
+        {
+            foreach (ListenUrl url in _urls)
+            {
+                foreach (IPEndPoint endpoint in url.IPEndPoints())
                 {
-                    socket.Listen(CappedSocketListener.Backlog);
-                    bound._sockets.Add((endpoint, socket));
-                }
-                catch (SocketException)
-                {
-                    socket.Dispose();
+                    if (Listen(endpoint) is not Socket socket)
+                    {
+                        continue;
+                    }
+
+                    lock (_sockets)
+                    {
+                        if (_disposed)
+                        {
+                            socket.Dispose();
+                            return;
+                        }
+
+                        _sockets.Add((endpoint, socket));
+                    }
                 }
             }
         }
+        finally
+        {
+            _bound.Set();
+        }
+    }
 
-        return bound;
+    private static Socket? Listen(IPEndPoint endpoint)
+    {
+        Socket socket;
+        try
+        {
+            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+
+        try
+        {
+            socket.Listen(CappedSocketListener.Backlog);
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
     }
 
     /// <summary>The addresses bound here and not taken yet (with the real port where 0 was asked for).</summary>
@@ -58,6 +97,7 @@ public sealed class PreboundSockets : IDisposable
     {
         get
         {
+            _bound.Wait();
             lock (_sockets)
             {
                 return [.. _sockets.Select(static bound => bound.Socket.LocalEndPoint!)];
@@ -68,6 +108,7 @@ public sealed class PreboundSockets : IDisposable
     /// <summary>The socket bound for <paramref name="endpoint"/> (as Kestrel asks for it: port 0 stays 0), now the caller's; null if none.</summary>
     public Socket? Take(EndPoint endpoint)
     {
+        _bound.Wait();
         lock (_sockets)
         {
             int index = _sockets.FindIndex(bound => bound.Asked.Equals(endpoint));
@@ -87,6 +128,7 @@ public sealed class PreboundSockets : IDisposable
     {
         lock (_sockets)
         {
+            _disposed = true;
             foreach ((_, Socket socket) in _sockets)
             {
                 socket.Dispose();

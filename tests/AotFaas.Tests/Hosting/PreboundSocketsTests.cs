@@ -57,6 +57,24 @@ public sealed class PreboundSocketsTests
         Assert.Null(both.Take(new IPEndPoint(IPAddress.Loopback, 1)));
     }
 
+    [Fact]
+    public async Task Kestrels_bind_waits_for_sockets_that_another_thread_binds()
+    {
+        int port = FreePort();
+        using PreboundSockets prebound = PreboundSockets.Later([ListenUrl.Parse($"http://127.0.0.1:{port}")]);
+        Task binding = Task.Run(async () =>
+        {
+            await Task.Delay(300);
+            prebound.BindNow();
+        });
+
+        // Asked before the other thread has bound it: the socket, once bound, not null.
+        using Socket? socket = prebound.Take(new IPEndPoint(IPAddress.Loopback, port));
+        Assert.NotNull(socket);
+        Assert.Equal(port, ((IPEndPoint)socket.LocalEndPoint!).Port);
+        await binding;
+    }
+
     private static int FreePort()
     {
         using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
