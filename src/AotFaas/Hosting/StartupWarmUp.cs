@@ -25,12 +25,13 @@ public sealed class StartupWarmUp
         var thread = new Thread(state =>
         {
             var self = (StartupWarmUp)state!;
-            first?.Invoke();
 
             // The runtime's type loader sets itself up on the first call of a generic virtual method (~0.1 ms in perf
-            // samples), which Kestrel's constructor makes on the main thread (IFeatureCollection.Set<T>): made here first.
+            // samples), which Kestrel's constructor makes on the main thread soon after this thread starts
+            // (IFeatureCollection.Set<T>): made here first, before the binding, which Kestrel needs only later.
             IFeatureCollection features = new FeatureCollection();
             features.Set<IServerAddressesFeature>(null);
+            first?.Invoke();
             FunctionRunner.WarmUp();
             self._then.Task.Wait();
             self._then.Task.Result();
