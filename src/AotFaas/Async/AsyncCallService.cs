@@ -31,7 +31,8 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     private readonly HashSet<string> _dispatched = new(StringComparer.Ordinal);
 
     // Bodies being read to be stored are held whole (SQLite takes a blob at once): what they hold together is bounded,
-    // whatever the number of callers, and each holds what it was sent, not what it announced (BodyBudget).
+    // whatever the number of callers; each holds about what it was sent, not what it announced, and a body that started
+    // can always end (BodyBudget).
     private readonly BodyBudget _bodies = new();
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
@@ -53,12 +54,11 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     /// <summary>
     /// The memory the request bodies of asynchronous calls being read and stored may hold together, server-wide, in
     /// bodies of the largest <c>max-body</c> of the functions called so far: as many bodies as fit are read at once,
-    /// each holding what has arrived of it; a body that finds no room waits for some within its timeout.
+    /// each holding about what has arrived of it, as long as what is left lets each of them end; a body that finds no
+    /// room waits for some within its timeout (<see cref="BodyBudget"/>). At least 2: a body without a length may need
+    /// twice its max-body to end.
     /// </summary>
     public const int MaxBodiesInBudget = 4;
-
-    /// <summary>The first room a body is given when it announces no smaller length; it doubles as the body grows.</summary>
-    internal const int FirstRoom = 4096;
 
     /// <summary>Request bodies being read or stored now.</summary>
     internal int BodiesBeingRead => _bodies.Bodies;
@@ -207,7 +207,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         _bodies.AtLeast(policy.MaxBody <= long.MaxValue / MaxBodiesInBudget ? policy.MaxBody * MaxBodiesInBudget : long.MaxValue);
 
         // Held until the body is stored or refused.
-        using BodyBudget.Share share = _bodies.Enter();
+        using BodyBudget.Share share = _bodies.Enter(request.InputLength, policy.MaxBody);
         byte[]? body;
         try
         {
@@ -217,7 +217,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             deadline.CancelAfter(request.Timeout);
             try
             {
-                body = await ReadAllAsync(request.Input, request.InputLength, policy.MaxBody, share, deadline.Token).ConfigureAwait(false);
+                body = await ReadAllAsync(request.Input, policy.MaxBody, share, deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!request.Aborted.IsCancellationRequested)
             {
@@ -787,13 +787,14 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     }
 
     /// <summary>
-    /// Reads the whole body (<paramref name="length"/> bytes when announced, at most <paramref name="limit"/>) into one
-    /// array, taking its room from <paramref name="share"/> as the bytes arrive: the room doubles as they come, never past
-    /// the announced length, and the room taken is what the arrays hold. Null when the budget had no room for the bytes
-    /// that came before <paramref name="cancellationToken"/> fired; those bytes are left unread.
+    /// Reads the whole body (at most <paramref name="limit"/> bytes) into one array, taking its room from
+    /// <paramref name="share"/> as the bytes arrive: the room doubles as they come, never past the announced length, or
+    /// is taken whole when the budget would otherwise have too little left for the body to end (<see cref="BodyBudget"/>);
+    /// the room taken is what the arrays hold. Null when the budget had no room for the bytes that came before
+    /// <paramref name="cancellationToken"/> fired; those bytes are left unread.
     /// </summary>
     /// <exception cref="InputTooLargeException">More than <paramref name="limit"/> bytes arrived.</exception>
-    private static async Task<byte[]?> ReadAllAsync(PipeReader input, long? length, long limit, BodyBudget.Share share, CancellationToken cancellationToken)
+    private static async Task<byte[]?> ReadAllAsync(PipeReader input, long limit, BodyBudget.Share share, CancellationToken cancellationToken)
     {
         byte[] buffer = [];
         long written = 0;
@@ -809,24 +810,18 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
             if (needed > buffer.Length)
             {
-                long room = Math.Min(Math.Max(needed, Math.Max(2L * buffer.Length, FirstRoom)), Math.Max(needed, Math.Min(length ?? limit, Array.MaxLength)));
-
-                // The new array is taken before the old one is given back: both are held while it is copied. Without
-                // room to double, just the bytes that came, waiting for them if need be.
-                if (!share.TryGrow(room))
+                // The new array is taken before the old one is given back: both are held while it is copied.
+                long room = await share.GrowAsync(needed, cancellationToken).ConfigureAwait(false);
+                if (room == 0)
                 {
-                    room = needed;
-                    if (!share.TryGrow(room) && !await share.GrowAsync(room, cancellationToken).ConfigureAwait(false))
-                    {
-                        input.AdvanceTo(read.Buffer.Start);
-                        return null;
-                    }
+                    input.AdvanceTo(read.Buffer.Start);
+                    return null;
                 }
 
-                byte[] grown = new byte[room];
+                byte[] grown = GC.AllocateUninitializedArray<byte>((int)room);
                 buffer.AsSpan(0, (int)written).CopyTo(grown);
-                share.Shrink(buffer.Length);
                 buffer = grown;
+                share.Moved();
             }
 
             read.Buffer.CopyTo(buffer.AsSpan((int)written));
@@ -844,13 +839,13 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
 
         // A body without a length ends short of its room: the store is given an array of its size.
-        if (!share.TryGrow(written) && !await share.GrowAsync(written, cancellationToken).ConfigureAwait(false))
+        if (await share.EndAsync(written, cancellationToken).ConfigureAwait(false) == 0)
         {
             return null;
         }
 
         byte[] body = buffer.AsSpan(0, (int)written).ToArray();
-        share.Shrink(buffer.Length);
+        share.Moved();
         return body;
     }
 

@@ -31,6 +31,7 @@ public class AsyncServerTests : IAsyncLifetime
             new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 3000),
             new("small", "cat", [], takesAsync: true, timeoutMilliseconds: 10_000, maxBody: 1000),
             new("brief", "cat", [], takesAsync: true, timeoutMilliseconds: 1000, maxBody: 1000),
+            new("mid", "cat", [], takesAsync: true, timeoutMilliseconds: 6000, maxBody: 64 << 10),
             new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
         ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
@@ -127,7 +128,7 @@ public class AsyncServerTests : IAsyncLifetime
             Assert.True(took.ElapsedMilliseconds < 1000, $"a whole body waited {took.ElapsedMilliseconds} ms behind {slow} slow ones");
             Assert.All(held, socket => Assert.Equal(0, socket.Available));
             Assert.Equal(slow, _calls.BodiesBeingRead);
-            Assert.True(_calls.BodyBytesHeld <= slow * AsyncCallService.FirstRoom, $"{_calls.BodyBytesHeld} bytes held for {slow} bodies of 7 bytes");
+            Assert.True(_calls.BodyBytesHeld <= slow * 2 * "partial".Length, $"{_calls.BodyBytesHeld} bytes held for {slow} bodies of 7 bytes");
 
             // Their deadline cuts each of them off with 504.
             foreach (System.Net.Sockets.Socket socket in held)
@@ -148,6 +149,50 @@ public class AsyncServerTests : IAsyncLifetime
         await HeldAsync(bodies: 0, bytes: 0);
         using HttpResponseMessage after = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
         Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Bodies_that_stall_after_64_KiB_hold_up_neither_small_nor_large_callers()
+    {
+        // 8 callers announcing 16 MiB send 64 KiB and a byte of it, and stall: they hold what they sent, a few arrays of
+        // it, and no turn a larger body would need.
+        const int slow = 8, sent = (64 << 10) + 1;
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < slow; i++)
+            {
+                held.Add(await SendPartAsync("job", 16L << 20, new string('s', sent)));
+            }
+
+            for (int i = 0; (_calls.BodiesBeingRead < slow || _calls.BodyBytesHeld < slow * (long)sent) && i < 200; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(_calls.BodyBytesHeld <= slow * 2L * (sent - 1), $"{_calls.BodyBytesHeld} bytes held for {slow} bodies of {sent} bytes");
+            foreach (int length in new[] { 5, 512 << 10 })
+            {
+                var took = System.Diagnostics.Stopwatch.StartNew();
+                using HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/job", new ByteArrayContent(new byte[length]));
+                Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+                Assert.True(took.ElapsedMilliseconds < 1000, $"a body of {length} bytes waited {took.ElapsedMilliseconds} ms behind {slow} stalled ones");
+            }
+
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                Assert.StartsWith("HTTP/1.1 504", await ReadAnswerAsync(socket), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
     }
 
     [Fact]
@@ -198,6 +243,60 @@ public class AsyncServerTests : IAsyncLifetime
         finally
         {
             foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    [Fact]
+    public async Task More_whole_bodies_than_fit_in_the_budget_at_once_are_all_stored_none_waits_for_another()
+    {
+        // 'mid' takes at most 64 KiB: the budget is 4 such bodies. 8 callers send a whole 64 KiB body each, in pieces,
+        // side by side: first half of each, then the rest. Together they are twice the budget, so some must wait for
+        // others to be stored; none may wait for one that is itself waiting.
+        const int callers = 8, length = 64 << 10, piece = 4 << 10;
+        var sockets = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 0; i < callers; i++)
+            {
+                sockets.Add(await SendPartAsync("mid", length, ""));
+            }
+
+            byte[] body = Encoding.ASCII.GetBytes(new string('m', length));
+            async Task SendAsync(int from, int to)
+            {
+                for (int offset = from; offset < to; offset += piece)
+                {
+                    foreach (System.Net.Sockets.Socket socket in sockets)
+                    {
+                        await socket.SendAsync(body.AsMemory(offset, piece));
+                    }
+
+                    Assert.True(_calls.BodyBytesHeld <= _calls.BodyByteBudget, $"{_calls.BodyBytesHeld} bytes held, over the budget of {_calls.BodyByteBudget}");
+                }
+            }
+
+            await SendAsync(0, length / 2);
+            for (int i = 0; _calls.BodiesBeingRead < callers && i < 100; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(100);
+            await SendAsync(length / 2, length);
+            string[] answers = await Task.WhenAll(sockets.Select(ReadAnswerAsync));
+            Assert.All(answers, answer => Assert.StartsWith("HTTP/1.1 202", answer, StringComparison.Ordinal));
+            Assert.True(took.ElapsedMilliseconds < 3000, $"{callers} bodies of {length} bytes took {took.ElapsedMilliseconds} ms to be stored");
+            Assert.Equal(callers, _calls.Accepted);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in sockets)
             {
                 socket.Dispose();
             }
