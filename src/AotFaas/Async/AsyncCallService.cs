@@ -30,9 +30,10 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly HashSet<string> _dispatched = new(StringComparer.Ordinal);
 
-    // Bodies being read to be stored are held whole (SQLite takes a blob at once): at most this many at a time, so what
-    // accepting holds is bounded by that many max-body, whatever the number of callers.
-    private readonly SemaphoreSlim _reading = new(MaxBodiesAtOnce, MaxBodiesAtOnce);
+    // Bodies being read to be stored are held whole (SQLite takes a blob at once): what they hold together is bounded,
+    // whatever the number of callers; each holds about what it was sent, not what it announced, and a body that started
+    // can always end (BodyBudget).
+    private readonly BodyBudget _bodies = new();
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
     private long _completed;
@@ -50,11 +51,23 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     public static async Task<AsyncCallService> OpenAsync(AsyncSettings settings, Func<string, string?> environment, ILogger log) =>
         new(await CallStores.OpenAsync(settings, environment, log).ConfigureAwait(false), settings, log);
 
-    /// <summary>Request bodies of asynchronous calls read at the same time, server-wide; others wait their turn within their timeout.</summary>
-    public const int MaxBodiesAtOnce = 4;
+    /// <summary>
+    /// The memory the request bodies of asynchronous calls being read and stored may hold together, server-wide, in
+    /// bodies of the largest <c>max-body</c> of the functions called so far: as many bodies as fit are read at once,
+    /// each holding about what has arrived of it, as long as what is left lets each of them end; a body that finds no
+    /// room waits for some within its timeout (<see cref="BodyBudget"/>). At least 2: a body without a length may need
+    /// twice its max-body to end.
+    /// </summary>
+    public const int MaxBodiesInBudget = 4;
 
-    /// <summary>Request bodies being read for storing now.</summary>
-    internal int BodiesBeingRead => MaxBodiesAtOnce - _reading.CurrentCount;
+    /// <summary>Request bodies being read or stored now.</summary>
+    internal int BodiesBeingRead => _bodies.Bodies;
+
+    /// <summary>Bytes those bodies hold now.</summary>
+    internal long BodyBytesHeld => _bodies.Taken;
+
+    /// <summary>The most bytes those bodies may hold together (<see cref="MaxBodiesInBudget"/> of the largest <c>max-body</c> called so far).</summary>
+    internal long BodyByteBudget => _bodies.Limit;
 
     /// <summary>Calls accepted and stored so far (this process).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);
@@ -190,22 +203,21 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             callback = uri.AbsoluteUri;
         }
 
-        byte[] body;
+        // The budget covers the largest body of any function called (a reload may add a larger max-body).
+        _bodies.AtLeast(policy.MaxBody <= long.MaxValue / MaxBodiesInBudget ? policy.MaxBody * MaxBodiesInBudget : long.MaxValue);
+
+        // Held until the body is stored or refused.
+        using BodyBudget.Share share = _bodies.Enter(request.InputLength, policy.MaxBody);
+        byte[]? body;
         try
         {
-            if (!await _reading.WaitAsync(request.Timeout, request.Aborted).ConfigureAwait(false))
-            {
-                InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the server is busy storing other calls: try again later");
-                busy.Headers.Add(new("Retry-After", "1"));
-                return busy;
-            }
-
-            // Bounded as a synchronous call's body is: a body still arriving at the deadline gets 504 and gives back its turn.
+            // Bounded as a synchronous call's body is: a body still arriving at the deadline gets 504. One deadline
+            // covers the wait for room in the budget and the read.
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(request.Aborted);
-            deadline.CancelAfter(request.Timeout - Stopwatch.GetElapsedTime(request.Started) is { Ticks: > 0 } left ? left : TimeSpan.FromMilliseconds(1));
+            deadline.CancelAfter(request.Timeout);
             try
             {
-                body = await ReadAllAsync(request.Input, policy.MaxBody, deadline.Token).ConfigureAwait(false);
+                body = await ReadAllAsync(request.Input, policy.MaxBody, share, deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!request.Aborted.IsCancellationRequested)
             {
@@ -213,10 +225,6 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 late.TimedOut = true;
                 late.Headers.Add(new("Connection", "close"));
                 return late;
-            }
-            finally
-            {
-                _reading.Release();
             }
         }
         catch (OperationCanceledException) when (request.Aborted.IsCancellationRequested)
@@ -226,6 +234,19 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         catch (Exception e) when (InvokeResult.ForInputFailure(context, e, function, policy.MaxBody, Stopwatch.GetElapsedTime(request.Started)) is InvokeResult failed)
         {
             return failed;
+        }
+
+        if (body is null)
+        {
+            if (request.Aborted.IsCancellationRequested)
+            {
+                return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
+            }
+
+            // The budget had no room for it before its deadline.
+            InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is busy storing other calls: try again later");
+            busy.Headers.Add(new("Retry-After", "1"));
+            return busy;
         }
 
         string pathInfo = request.PathInfo;
@@ -389,7 +410,6 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         await _store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
         _abortRuns.Dispose();
-        _reading.Dispose();
     }
 
     private void Wake(string function) => _wake.GetOrAdd(function, static _ => new Signal()).Set();
@@ -766,29 +786,67 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
     }
 
-    private static async Task<byte[]> ReadAllAsync(PipeReader input, long limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the whole body (at most <paramref name="limit"/> bytes) into one array, taking its room from
+    /// <paramref name="share"/> as the bytes arrive: the room doubles as they come, never past the announced length, or
+    /// is taken whole when the budget would otherwise have too little left for the body to end (<see cref="BodyBudget"/>);
+    /// the room taken is what the arrays hold. Null when the budget had no room for the bytes that came before
+    /// <paramref name="cancellationToken"/> fired; those bytes are left unread.
+    /// </summary>
+    /// <exception cref="InputTooLargeException">More than <paramref name="limit"/> bytes arrived.</exception>
+    private static async Task<byte[]?> ReadAllAsync(PipeReader input, long limit, BodyBudget.Share share, CancellationToken cancellationToken)
     {
-        var buffer = new ArrayBufferWriter<byte>();
+        byte[] buffer = [];
+        long written = 0;
         while (true)
         {
             ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (buffer.WrittenCount + read.Buffer.Length > limit)
+            long needed = written + read.Buffer.Length;
+            if (needed > limit)
             {
                 input.AdvanceTo(read.Buffer.End);
                 throw new InputTooLargeException(limit);
             }
 
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            if (needed > buffer.Length)
             {
-                buffer.Write(segment.Span);
+                // The new array is taken before the old one is given back: both are held while it is copied.
+                long room = await share.GrowAsync(needed, cancellationToken).ConfigureAwait(false);
+                if (room == 0)
+                {
+                    input.AdvanceTo(read.Buffer.Start);
+                    return null;
+                }
+
+                byte[] grown = GC.AllocateUninitializedArray<byte>((int)room);
+                buffer.AsSpan(0, (int)written).CopyTo(grown);
+                buffer = grown;
+                share.Moved();
             }
 
+            read.Buffer.CopyTo(buffer.AsSpan((int)written));
+            written = needed;
             input.AdvanceTo(read.Buffer.End);
             if (read.IsCompleted || read.IsCanceled)
             {
-                return buffer.WrittenSpan.ToArray();
+                break;
             }
         }
+
+        if (written == buffer.Length)
+        {
+            return buffer;
+        }
+
+        // A body without a length ends short of its room: the store is given an array of its size.
+        if (await share.EndAsync(written, cancellationToken).ConfigureAwait(false) == 0)
+        {
+            return null;
+        }
+
+        byte[] body = buffer.AsSpan(0, (int)written).ToArray();
+        share.Moved();
+        return body;
     }
 
     /// <summary>

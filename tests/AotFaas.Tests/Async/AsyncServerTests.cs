@@ -29,6 +29,9 @@ public class AsyncServerTests : IAsyncLifetime
         Proc[] functions =
         [
             new("job", "cat", [], takesAsync: true, timeoutMilliseconds: 3000),
+            new("small", "cat", [], takesAsync: true, timeoutMilliseconds: 10_000, maxBody: 1000),
+            new("brief", "cat", [], takesAsync: true, timeoutMilliseconds: 1000, maxBody: 1000),
+            new("mid", "cat", [], takesAsync: true, timeoutMilliseconds: 6000, maxBody: 64 << 10),
             new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
         ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
@@ -97,38 +100,43 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task At_most_a_few_bodies_are_read_at_once_and_a_body_still_arriving_at_the_deadline_gets_504()
+    public async Task Slow_bodies_do_not_hold_up_other_callers_and_get_504_at_their_deadline()
     {
-        Uri server = _server.Client.BaseAddress!;
+        // More slow callers than bodies fit in the budget at max-body, each announcing the largest body the function
+        // takes and sending a few bytes of it: they hold what they sent, not what they announced.
+        const int slow = 8;
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
-            // Callers that announce a body and send only part of it hold their turn, until their deadline.
-            for (int i = 0; i < AsyncCallService.MaxBodiesAtOnce; i++)
+            for (int i = 0; i < slow; i++)
             {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                await socket.ConnectAsync(server.Host, server.Port);
-                await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/job HTTP/1.1\r\nHost: {server.Authority}\r\nContent-Length: 100\r\n\r\npartial"));
-                held.Add(socket);
+                held.Add(await SendPartAsync("job", 16L << 20, "partial"));
             }
 
-            // Once all four hold their turn (the server reads them as they come), the next caller waits for one.
-            for (int i = 0; _calls.BodiesBeingRead < AsyncCallService.MaxBodiesAtOnce; i++)
+            for (int i = 0; _calls.BodiesBeingRead < slow && i < 100; i++)
             {
-                Assert.True(i < 500, $"{_calls.BodiesBeingRead} bodies being read, not {AsyncCallService.MaxBodiesAtOnce}");
                 await Task.Delay(10);
             }
 
-            Task<HttpResponseMessage> waiting = _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
-            await Task.Delay(600);
-            Assert.False(waiting.IsCompleted, "a fifth body was read while four were");
+            // A caller with a whole body goes straight through while they trickle (their deadline is 3 s away).
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            using (HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/job", new StringContent("whole")))
+            {
+                Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            }
 
-            // The holders' deadline (3 s) cuts them off with 504; the waiting caller then gets its turn.
-            string answer = await ReadAnswerAsync(held[0]);
-            Assert.StartsWith("HTTP/1.1 504", answer, StringComparison.Ordinal);
-            Assert.Contains("while the request body was still arriving", answer, StringComparison.Ordinal);
-            using HttpResponseMessage accepted = await waiting;
-            Assert.True(accepted.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.ServiceUnavailable, $"{(int)accepted.StatusCode}");
+            Assert.True(took.ElapsedMilliseconds < 1000, $"a whole body waited {took.ElapsedMilliseconds} ms behind {slow} slow ones");
+            Assert.All(held, socket => Assert.Equal(0, socket.Available));
+            Assert.Equal(slow, _calls.BodiesBeingRead);
+            Assert.True(_calls.BodyBytesHeld <= slow * 2 * "partial".Length, $"{_calls.BodyBytesHeld} bytes held for {slow} bodies of 7 bytes");
+
+            // Their deadline cuts each of them off with 504.
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                string answer = await ReadAnswerAsync(socket);
+                Assert.StartsWith("HTTP/1.1 504", answer, StringComparison.Ordinal);
+                Assert.Contains("while the request body was still arriving", answer, StringComparison.Ordinal);
+            }
         }
         finally
         {
@@ -138,8 +146,219 @@ public class AsyncServerTests : IAsyncLifetime
             }
         }
 
+        await HeldAsync(bodies: 0, bytes: 0);
         using HttpResponseMessage after = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
         Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Bodies_that_stall_after_64_KiB_hold_up_neither_small_nor_large_callers()
+    {
+        // 8 callers announcing 16 MiB send 64 KiB and a byte of it, and stall: they hold what they sent, a few arrays of
+        // it, and no turn a larger body would need.
+        const int slow = 8, sent = (64 << 10) + 1;
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < slow; i++)
+            {
+                held.Add(await SendPartAsync("job", 16L << 20, new string('s', sent)));
+            }
+
+            for (int i = 0; (_calls.BodiesBeingRead < slow || _calls.BodyBytesHeld < slow * (long)sent) && i < 200; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(_calls.BodyBytesHeld <= slow * 2L * (sent - 1), $"{_calls.BodyBytesHeld} bytes held for {slow} bodies of {sent} bytes");
+            foreach (int length in new[] { 5, 512 << 10 })
+            {
+                var took = System.Diagnostics.Stopwatch.StartNew();
+                using HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/job", new ByteArrayContent(new byte[length]));
+                Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+                Assert.True(took.ElapsedMilliseconds < 1000, $"a body of {length} bytes waited {took.ElapsedMilliseconds} ms behind {slow} stalled ones");
+            }
+
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                Assert.StartsWith("HTTP/1.1 504", await ReadAnswerAsync(socket), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    [Fact]
+    public async Task Bodies_hold_no_more_than_the_budget_together_and_a_caller_finding_no_room_gets_503()
+    {
+        // 'small' and 'brief' take at most 1000 bytes: the budget is 4 such bodies, which 4 callers sending 999 fill.
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < AsyncCallService.MaxBodiesInBudget; i++)
+            {
+                held.Add(await SendPartAsync("small", 1000, new string('x', 999)));
+            }
+
+            await HeldAsync(bodies: 4, bytes: 4000);
+            Assert.Equal(4000, _calls.BodyByteBudget);
+
+            // A caller with 5 bytes finds no room: it waits, and gets 503 at its deadline (1 s).
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            using (HttpResponseMessage busy = await _server.Client.PostAsync("/async-function/brief", new StringContent("whole")))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+                Assert.Equal("1", busy.Headers.GetValues("Retry-After").Single());
+                Assert.Contains("busy storing other calls", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+
+            Assert.True(took.ElapsedMilliseconds >= 900, $"503 after {took.ElapsedMilliseconds} ms, before the deadline");
+            Assert.Equal(4000, _calls.BodyBytesHeld);
+
+            // A caller waiting for room that goes away holds nothing; nor does one that goes away mid-body.
+            System.Net.Sockets.Socket waiting = await SendPartAsync("small", 1000, "0123456789");
+            await HeldAsync(bodies: 5, bytes: 4000);
+            waiting.Dispose();
+            await HeldAsync(bodies: 4, bytes: 4000);
+            held[0].Dispose();
+            await HeldAsync(bodies: 3, bytes: 3000);
+
+            // Room again: a small body goes straight through.
+            took.Restart();
+            using (HttpResponseMessage accepted = await _server.Client.PostAsync("/async-function/brief", new StringContent("whole")))
+            {
+                Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            }
+
+            Assert.True(took.ElapsedMilliseconds < 900, $"202 after {took.ElapsedMilliseconds} ms");
+            Assert.Equal(3000, _calls.BodyBytesHeld);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    [Fact]
+    public async Task More_whole_bodies_than_fit_in_the_budget_at_once_are_all_stored_none_waits_for_another()
+    {
+        // 'mid' takes at most 64 KiB: the budget is 4 such bodies. 8 callers send a whole 64 KiB body each, in pieces,
+        // side by side: first half of each, then the rest. Together they are twice the budget, so some must wait for
+        // others to be stored; none may wait for one that is itself waiting.
+        const int callers = 8, length = 64 << 10, piece = 4 << 10;
+        var sockets = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 0; i < callers; i++)
+            {
+                sockets.Add(await SendPartAsync("mid", length, ""));
+            }
+
+            byte[] body = Encoding.ASCII.GetBytes(new string('m', length));
+            async Task SendAsync(int from, int to)
+            {
+                for (int offset = from; offset < to; offset += piece)
+                {
+                    foreach (System.Net.Sockets.Socket socket in sockets)
+                    {
+                        await socket.SendAsync(body.AsMemory(offset, piece));
+                    }
+
+                    Assert.True(_calls.BodyBytesHeld <= _calls.BodyByteBudget, $"{_calls.BodyBytesHeld} bytes held, over the budget of {_calls.BodyByteBudget}");
+                }
+            }
+
+            await SendAsync(0, length / 2);
+            for (int i = 0; _calls.BodiesBeingRead < callers && i < 100; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(100);
+            await SendAsync(length / 2, length);
+            string[] answers = await Task.WhenAll(sockets.Select(ReadAnswerAsync));
+            Assert.All(answers, answer => Assert.StartsWith("HTTP/1.1 202", answer, StringComparison.Ordinal));
+            Assert.True(took.ElapsedMilliseconds < 3000, $"{callers} bodies of {length} bytes took {took.ElapsedMilliseconds} ms to be stored");
+            Assert.Equal(callers, _calls.Accepted);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    [Fact]
+    public async Task A_body_without_a_length_is_stored_whole_and_refused_past_max_body()
+    {
+        byte[] sent = new byte[10_000];
+        for (int i = 0; i < sent.Length; i++)
+        {
+            sent[i] = (byte)('a' + (i % 26));
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/async-function/job") { Content = new StreamContent(new MemoryStream(sent)) };
+        request.Headers.TransferEncodingChunked = true;
+        using HttpResponseMessage accepted = await _server.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        string id = accepted.Headers.GetValues("X-Call-Id").Single();
+        System.Text.Json.JsonElement status = default;
+        for (int i = 0; i < 200; i++)
+        {
+            status = System.Text.Json.JsonDocument.Parse(await _server.Client.GetStringAsync($"/async-function/job/calls/{id}")).RootElement.Clone();
+            if (status.GetProperty("state").GetString() == "done")
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(Encoding.ASCII.GetString(sent), status.GetProperty("output").GetString());
+
+        using var large = new HttpRequestMessage(HttpMethod.Post, "/async-function/small") { Content = new StreamContent(new MemoryStream(new byte[1001])) };
+        large.Headers.TransferEncodingChunked = true;
+        using HttpResponseMessage refused = await _server.Client.SendAsync(large);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    /// <summary>A connection of its own that sends the head of a call of <paramref name="function"/> announcing <paramref name="length"/> bytes, then only <paramref name="part"/>.</summary>
+    private async Task<System.Net.Sockets.Socket> SendPartAsync(string function, long length, string part)
+    {
+        Uri server = _server.Client.BaseAddress!;
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(server.Host, server.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/{function} HTTP/1.1\r\nHost: {server.Authority}\r\nContent-Length: {length}\r\n\r\n{part}"));
+        return socket;
+    }
+
+    /// <summary>Waits until the bodies being read or stored, and the bytes they hold, are as said; never over the budget meanwhile.</summary>
+    private async Task HeldAsync(int bodies, long bytes)
+    {
+        for (int i = 0; _calls.BodiesBeingRead != bodies || _calls.BodyBytesHeld != bytes; i++)
+        {
+            Assert.True(_calls.BodyBytesHeld <= _calls.BodyByteBudget, $"{_calls.BodyBytesHeld} bytes held, over the budget of {_calls.BodyByteBudget}");
+            Assert.True(i < 500, $"{_calls.BodiesBeingRead} bodies holding {_calls.BodyBytesHeld} bytes, not {bodies} holding {bytes}");
+            await Task.Delay(10);
+        }
     }
 
     private static async Task<string> ReadAnswerAsync(System.Net.Sockets.Socket socket)

@@ -1,0 +1,184 @@
+using AotFaas.Async;
+
+namespace AotFaas.Tests.Async;
+
+public sealed class BodyBudgetTests
+{
+    [Fact]
+    public async Task A_share_doubles_as_bytes_come_and_gives_all_back_when_disposed()
+    {
+        var budget = new BodyBudget();
+        budget.AtLeast(1 << 20);
+        BodyBudget.Share share = budget.Enter(100_000, 200_000);
+        // Twice what came, up to the first room, then twice the array.
+        Assert.Equal(14, await share.GrowAsync(7, CancellationToken.None));
+        share.Moved();
+        Assert.Equal(BodyBudget.FirstRoom, await share.GrowAsync(3000, CancellationToken.None));
+        share.Moved();
+        Assert.Equal(2 * BodyBudget.FirstRoom, await share.GrowAsync(BodyBudget.FirstRoom + 1, CancellationToken.None));
+        Assert.Equal(3 * BodyBudget.FirstRoom, budget.Taken);
+        share.Moved();
+        Assert.Equal(2 * BodyBudget.FirstRoom, budget.Taken);
+
+        // At least what came; never past the announced length.
+        Assert.Equal(70_000, await share.GrowAsync(70_000, CancellationToken.None));
+        share.Moved();
+        Assert.Equal(100_000, await share.GrowAsync(70_001, CancellationToken.None));
+        share.Moved();
+        Assert.Equal(100_000, share.Bytes);
+        Assert.Equal(1, budget.Bodies);
+        share.Dispose();
+        share.Dispose();
+        Assert.Equal(0, budget.Taken);
+        Assert.Equal(0, budget.Bodies);
+    }
+
+    /// <summary>A unit of room: the first array a body is given.</summary>
+    private const int U = BodyBudget.FirstRoom;
+
+    [Fact]
+    public async Task Bodies_growing_side_by_side_past_the_budget_all_end()
+    {
+        // 8 bodies of 16 units in a budget of 64: growing in turn, half a unit at a time, each doubling as its bytes
+        // come. Without the rule they would all hold 8 units and wait for 16 more, for ever.
+        const int bodies = 8, length = 16 * U, piece = U / 2;
+        var budget = new BodyBudget();
+        budget.AtLeast(4 * length);
+        var shares = Enumerable.Range(0, bodies).Select(_ => budget.Enter(length, length)).ToArray();
+        var written = new long[bodies];
+        var pending = new Task<long>?[bodies];
+        int ended = 0;
+        for (int round = 0; ended < bodies; round++)
+        {
+            Assert.True(round < 1000, $"{bodies - ended} bodies still waiting, {budget.Taken} of {budget.Limit} taken");
+            for (int i = 0; i < bodies; i++)
+            {
+                if (written[i] == length)
+                {
+                    continue;
+                }
+
+                if (pending[i] is { } waiting)
+                {
+                    if (!waiting.IsCompleted)
+                    {
+                        continue;
+                    }
+
+                    Assert.True(await waiting > 0);
+                    shares[i].Moved();
+                    pending[i] = null;
+                }
+
+                long needed = written[i] + piece;
+                if (needed > shares[i].Room)
+                {
+                    ValueTask<long> grow = shares[i].GrowAsync(needed, CancellationToken.None);
+                    if (!grow.IsCompleted)
+                    {
+                        pending[i] = grow.AsTask();
+                        continue;
+                    }
+
+                    Assert.True(await grow >= needed);
+                    shares[i].Moved();
+                }
+
+                Assert.True(budget.Taken <= budget.Limit, $"{budget.Taken} taken, over {budget.Limit}");
+                written[i] = needed;
+                if (needed == length)
+                {
+                    // Stored: all it held is given back.
+                    shares[i].Dispose();
+                    ended++;
+                }
+            }
+
+            await Task.Yield();
+        }
+
+        Assert.Equal(0, budget.Taken);
+    }
+
+    [Fact]
+    public async Task A_body_that_stalls_holds_what_it_sent_and_one_that_finds_too_little_left_waits_or_takes_its_whole_length()
+    {
+        var budget = new BodyBudget();
+        budget.AtLeast(40 * U);
+
+        // Announcing 16 units and sending half of one: one unit is taken.
+        using BodyBudget.Share stalled = budget.Enter(16 * U, 16 * U);
+        Assert.Equal(U, await stalled.GrowAsync(U / 2, CancellationToken.None));
+        stalled.Moved();
+        Assert.Equal(U, budget.Taken);
+
+        using BodyBudget.Share held = budget.Enter(19 * U, 20 * U);
+        Assert.Equal(19 * U, await held.GrowAsync(19 * U, CancellationToken.None));
+        held.Moved();
+
+        // 20 units free: a body of 20 may not grow by one unit (19 would be left), so it takes its whole length.
+        BodyBudget.Share whole = budget.Enter(20 * U, 20 * U);
+        Assert.Equal(20 * U, await whole.GrowAsync(1, CancellationToken.None));
+        whole.Moved();
+        Assert.Equal(40 * U, budget.Taken);
+        whole.Dispose();
+
+        // With 20 units free, a body of 21 waits: it could neither grow and still end, nor take its whole length.
+        using BodyBudget.Share large = budget.Enter(21 * U, 21 * U);
+        ValueTask<long> largeWaits = large.GrowAsync(U / 2, CancellationToken.None);
+        Assert.False(largeWaits.IsCompleted);
+
+        // A body of 10 bytes goes ahead of it; so does the stalled one, for its next bytes.
+        using (BodyBudget.Share small = budget.Enter(10, 20 * U))
+        {
+            Assert.Equal(10, await small.GrowAsync(10, CancellationToken.None));
+            small.Moved();
+        }
+
+        Assert.Equal(2 * U, await stalled.GrowAsync(U + 1, CancellationToken.None));
+        stalled.Moved();
+        Assert.False(largeWaits.IsCompleted);
+
+        // A waiter whose deadline fires takes nothing.
+        using (BodyBudget.Share cancelled = budget.Enter(30 * U, 30 * U))
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(50)))
+        {
+            Assert.Equal(0, await cancelled.GrowAsync(1, deadline.Token));
+            Assert.Equal(0, cancelled.Bytes);
+        }
+
+        Assert.Equal(21 * U, budget.Taken);
+        held.Dispose();
+        Assert.Equal(U, await largeWaits.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(3 * U, budget.Taken);
+    }
+
+    [Fact]
+    public async Task A_body_without_a_length_grows_only_while_twice_its_max_body_is_left_and_ends_with_an_exact_copy()
+    {
+        var budget = new BodyBudget();
+        budget.AtLeast(40 * U);
+        using BodyBudget.Share held = budget.Enter(20 * U, 20 * U);
+        Assert.Equal(20 * U, await held.GrowAsync(20 * U, CancellationToken.None));
+        held.Moved();
+
+        // 20 units free: a body of 16 with a length may grow, one without may not (it may need 32).
+        using (BodyBudget.Share sized = budget.Enter(16 * U, 16 * U))
+        {
+            Assert.Equal(U, await sized.GrowAsync(U / 2, CancellationToken.None));
+        }
+
+        using BodyBudget.Share chunked = budget.Enter(null, 16 * U);
+        ValueTask<long> grows = chunked.GrowAsync(U / 2, CancellationToken.None);
+        Assert.False(grows.IsCompleted);
+        held.Dispose();
+        Assert.Equal(U, await grows.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        chunked.Moved();
+
+        // It ended with 30 bytes: the exact copy.
+        Assert.Equal(30, await chunked.EndAsync(30, CancellationToken.None));
+        Assert.Equal(U + 30, budget.Taken);
+        chunked.Moved();
+        Assert.Equal(30, budget.Taken);
+    }
+}
