@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using AotFaas.Execution;
+using AotFaas.Execution.Native;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -7,43 +10,60 @@ namespace AotFaas.Hosting;
 /// <summary>
 /// A thread that does, on the other core, the one-time work the first request would otherwise do on its path
 /// (<see cref="FunctionRunner.WarmUp"/>: the thread pool, the I/O loop, the runtime's timer), started as soon as the
-/// command line is read, so it runs while the main thread sets up the server; then the work handed to it by
-/// <see cref="Then"/> once the server exists (its functions' routes).
+/// command line is read, so it runs while the main thread sets up the server; first what its caller hands it (binding
+/// the addresses, <see cref="PreboundSockets"/>), last the work handed to it by <see cref="Then"/> once the server exists
+/// (its functions' routes).
 /// </summary>
-public sealed class StartupWarmUp
+/// <remarks>
+/// The thread is a native one (pthread_create) that the runtime takes on when it first runs managed code: Native AOT's
+/// <see cref="Thread.Start()"/> makes its caller spin in sched_yield until the new thread has started and attached to
+/// the runtime, which took the main thread ~0.1 ms before the server listened (perf samples, issue 16).
+/// </remarks>
+public sealed unsafe class StartupWarmUp
 {
     private readonly TaskCompletionSource<Action> _then = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Action? _first;
 
-    private StartupWarmUp()
-    {
-    }
+    private StartupWarmUp(Action? first) => _first = first;
 
-    /// <summary>Starts the thread, which does <paramref name="first"/> first (binding the addresses, <see cref="PreboundSockets"/>).</summary>
+    /// <summary>Starts the thread, which does <paramref name="first"/> first.</summary>
+    /// <exception cref="InvalidOperationException">No thread could be started.</exception>
     public static StartupWarmUp Start(Action? first = null)
     {
-        var warmUp = new StartupWarmUp();
-        var thread = new Thread(state =>
+        var warmUp = new StartupWarmUp(first);
+        GCHandle handle = GCHandle.Alloc(warmUp);
+        nint thread;
+        int error = LibC.pthread_create(&thread, null, &Run, GCHandle.ToIntPtr(handle));
+        if (error != 0)
         {
-            var self = (StartupWarmUp)state!;
+            handle.Free();
+            throw new InvalidOperationException($"cannot start the warm-up thread (errno {error})");
+        }
 
-            // The runtime's type loader sets itself up on the first call of a generic virtual method (~0.1 ms in perf
-            // samples), which Kestrel's constructor makes on the main thread soon after this thread starts
-            // (IFeatureCollection.Set<T>): made here first, before the binding, which Kestrel needs only later.
-            IFeatureCollection features = new FeatureCollection();
-            features.Set<IServerAddressesFeature>(null);
-            first?.Invoke();
-            FunctionRunner.WarmUp();
-            self._then.Task.Wait();
-            self._then.Task.Result();
-        })
-        {
-            IsBackground = true,
-            Name = "aotfaas warm-up",
-        };
-        thread.UnsafeStart(warmUp);
+        _ = LibC.pthread_detach(thread);
         return warmUp;
     }
 
     /// <summary>Runs <paramref name="work"/> on the thread once its own warm-up is done (once: later calls are ignored).</summary>
     public void Then(Action work) => _then.TrySetResult(work);
+
+    [UnmanagedCallersOnly]
+    private static nint Run(nint argument)
+    {
+        GCHandle handle = GCHandle.FromIntPtr(argument);
+        var self = (StartupWarmUp)handle.Target!;
+        handle.Free();
+        Thread.CurrentThread.Name = "aotfaas warm-up";
+
+        // The runtime's type loader sets itself up on the first call of a generic virtual method (~0.1 ms in perf
+        // samples), which Kestrel's constructor makes on the main thread soon after this thread starts
+        // (IFeatureCollection.Set<T>): made here first, before the binding, which Kestrel needs only later.
+        IFeatureCollection features = new FeatureCollection();
+        features.Set<IServerAddressesFeature>(null);
+        self._first?.Invoke();
+        FunctionRunner.WarmUp();
+        self._then.Task.Wait();
+        self._then.Task.Result();
+        return 0;
+    }
 }

@@ -212,4 +212,12 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int epoll_wait(int epfd, void* events, int maxEvents, int timeout);
+
+    /// <summary>Starts a native thread running <paramref name="start"/>(<paramref name="argument"/>); 0 or an errno value.</summary>
+    [LibraryImport(Library)]
+    public static partial int pthread_create(nint* thread, void* attributes, delegate* unmanaged<nint, nint> start, nint argument);
+
+    /// <summary>Lets the thread's resources go when it ends, without a join.</summary>
+    [LibraryImport(Library)]
+    public static partial int pthread_detach(nint thread);
 }
