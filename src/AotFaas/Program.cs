@@ -51,11 +51,12 @@ if (options.ListFunctions)
 
 // The addresses are bound now, not when Kestrel starts: a client that connects while the server sets itself up waits in
 // the backlog instead of being refused, and Kestrel's accept loop finds its request there (issue 16). Sockets passed in
-// are served instead of the addresses. The binding, and the one-time work the first request would otherwise do on its
-// path (the I/O loop, the thread pool, the runtime's timer thread, then the functions' routes), are done by a thread of
-// their own, on the other core, while this one sets the server up; Kestrel's bind waits for the sockets if need be.
-using PreboundSockets? prebound = passed is null ? PreboundSockets.Later(options.ListenUrls) : null;
-StartupWarmUp warmUp = StartupWarmUp.Start(prebound is null ? null : prebound.BindNow);
+// are served instead of the addresses.
+using PreboundSockets? prebound = passed is null ? PreboundSockets.Bind(options.ListenUrls) : null;
+
+// The one-time work the first request would otherwise do on its path (the I/O loop, the thread pool, the runtime's timer
+// thread, then the functions' routes) is done by a thread of its own, on the other core, while this one sets up.
+StartupWarmUp warmUp = StartupWarmUp.Start();
 
 // At the soft limit the server would refuse connections and runs long before the system's own (hard) limit.
 DescriptorLimit.RaiseSoftToHard();

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using AotFaas.Execution.Native;
 
 namespace AotFaas.Hosting;
 
@@ -12,84 +12,64 @@ namespace AotFaas.Hosting;
 /// address that cannot be bound here (taken, not ours, no IPv6) is left to Kestrel's bind, which reports it as it
 /// always did; Unix sockets are bound by Kestrel alone.
 /// </summary>
-public sealed class PreboundSockets : IDisposable
+public sealed unsafe class PreboundSockets : IDisposable
 {
-    private readonly List<(EndPoint Asked, Socket Socket)> _sockets = [];
-    private readonly IReadOnlyList<ListenUrl> _urls;
-    private readonly ManualResetEventSlim _bound = new();
-    private bool _disposed;
+    private readonly List<(EndPoint Asked, int Descriptor)> _sockets = [];
 
-    private PreboundSockets(IReadOnlyList<ListenUrl> urls) => _urls = urls;
-
-    /// <summary>Binds and listens now on each IP endpoint Kestrel would bind for <paramref name="urls"/> (<see cref="ListenUrl.IPEndPoints"/>).</summary>
-    public static PreboundSockets Bind(IReadOnlyList<ListenUrl> urls)
+    private PreboundSockets()
     {
-        var prebound = new PreboundSockets(urls);
-        prebound.BindNow();
-        return prebound;
     }
 
     /// <summary>
-    /// The sockets for <paramref name="urls"/>, bound by whichever thread calls <see cref="BindNow"/> (the warm-up thread,
-    /// <see cref="StartupWarmUp"/>); <see cref="Take"/> and <see cref="Bound"/> wait for it.
+    /// Binds and listens on each IP endpoint Kestrel would bind for <paramref name="urls"/> (<see cref="ListenUrl.IPEndPoints"/>)
+    /// with the C library's calls, as .NET's sockets do on Linux (SO_REUSEADDR; the IPv6 wildcard in dual mode): the
+    /// <see cref="Socket"/> class's own set-up (its class constructors, ~0.1 ms) waits until Kestrel takes the socket.
     /// </summary>
-    public static PreboundSockets Later(IReadOnlyList<ListenUrl> urls) => new(urls);
-
-    /// <summary>Binds and listens on each endpoint; one that cannot be bound is left to Kestrel. Once.</summary>
-    public void BindNow()
+    public static PreboundSockets Bind(IReadOnlyList<ListenUrl> urls)
     {
-        try
+        var prebound = new PreboundSockets();
+        foreach (ListenUrl url in urls)
         {
-            foreach (ListenUrl url in _urls)
+            foreach (IPEndPoint endpoint in url.IPEndPoints())
             {
-                foreach (IPEndPoint endpoint in url.IPEndPoints())
+                if (Listen(endpoint) is int descriptor)
                 {
-                    if (Listen(endpoint) is not Socket socket)
-                    {
-                        continue;
-                    }
-
-                    lock (_sockets)
-                    {
-                        if (_disposed)
-                        {
-                            socket.Dispose();
-                            return;
-                        }
-
-                        _sockets.Add((endpoint, socket));
-                    }
+                    prebound._sockets.Add((endpoint, descriptor));
                 }
             }
         }
-        finally
-        {
-            _bound.Set();
-        }
+
+        return prebound;
     }
 
-    private static Socket? Listen(IPEndPoint endpoint)
+    private static int? Listen(IPEndPoint endpoint)
     {
-        Socket socket;
-        try
-        {
-            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-        }
-        catch (SocketException)
+        bool v6 = endpoint.AddressFamily == AddressFamily.InterNetworkV6;
+        int fd = LibC.socket(v6 ? LibC.AF_INET6 : LibC.AF_INET, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0)
         {
             return null;
         }
 
-        try
+        // The same bytes .NET gives the kernel: SocketAddress's buffer is Linux's sockaddr_in or sockaddr_in6.
+        SocketAddress address = endpoint.Serialize();
+        int on = 1, off = 0;
+        bool listening;
+        fixed (byte* bytes = address.Buffer.Span)
         {
-            socket.Listen(CappedSocketListener.Backlog);
-            return socket;
+            listening = LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, &on, sizeof(int)) == 0
+                && (!endpoint.Address.Equals(IPAddress.IPv6Any) || LibC.setsockopt(fd, LibC.IPPROTO_IPV6, LibC.IPV6_V6ONLY, &off, sizeof(int)) == 0)
+                && LibC.bind(fd, bytes, address.Size) == 0
+                && LibC.listen(fd, CappedSocketListener.Backlog) == 0;
         }
-        catch (SocketException)
+
+        if (!listening)
         {
-            socket.Dispose();
+            LibC.close(fd);
             return null;
         }
+
+        return fd;
     }
 
     /// <summary>The addresses bound here and not taken yet (with the real port where 0 was asked for).</summary>
@@ -97,10 +77,13 @@ public sealed class PreboundSockets : IDisposable
     {
         get
         {
-            _bound.Wait();
             lock (_sockets)
             {
-                return [.. _sockets.Select(static bound => bound.Socket.LocalEndPoint!)];
+                return [.. _sockets.Select(static bound =>
+                {
+                    using var socket = new Socket(new SafeSocketHandle(bound.Descriptor, ownsHandle: false));
+                    return socket.LocalEndPoint!;
+                })];
             }
         }
     }
@@ -108,7 +91,6 @@ public sealed class PreboundSockets : IDisposable
     /// <summary>The socket bound for <paramref name="endpoint"/> (as Kestrel asks for it: port 0 stays 0), now the caller's; null if none.</summary>
     public Socket? Take(EndPoint endpoint)
     {
-        _bound.Wait();
         lock (_sockets)
         {
             int index = _sockets.FindIndex(bound => bound.Asked.Equals(endpoint));
@@ -117,9 +99,9 @@ public sealed class PreboundSockets : IDisposable
                 return null;
             }
 
-            Socket socket = _sockets[index].Socket;
+            int descriptor = _sockets[index].Descriptor;
             _sockets.RemoveAt(index);
-            return socket;
+            return new Socket(new SafeSocketHandle(descriptor, ownsHandle: true));
         }
     }
 
@@ -128,10 +110,9 @@ public sealed class PreboundSockets : IDisposable
     {
         lock (_sockets)
         {
-            _disposed = true;
-            foreach ((_, Socket socket) in _sockets)
+            foreach ((_, int descriptor) in _sockets)
             {
-                socket.Dispose();
+                LibC.close(descriptor);
             }
 
             _sockets.Clear();

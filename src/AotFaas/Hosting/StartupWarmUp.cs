@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using AotFaas.Execution;
@@ -61,6 +62,10 @@ public sealed unsafe class StartupWarmUp
         IFeatureCollection features = new FeatureCollection();
         features.Set<IServerAddressesFeature>(null);
         self._first?.Invoke();
+
+        // The socket classes' own set-up (class constructors: protocol support, the async engine), which Kestrel's bind
+        // would otherwise do on the main thread when it takes the sockets bound early (PreboundSockets).
+        new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp).Dispose();
         FunctionRunner.WarmUp();
         self._then.Task.Wait();
         self._then.Task.Result();

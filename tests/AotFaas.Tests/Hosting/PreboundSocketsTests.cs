@@ -58,21 +58,19 @@ public sealed class PreboundSocketsTests
     }
 
     [Fact]
-    public async Task Kestrels_bind_waits_for_sockets_that_another_thread_binds()
+    public async Task Every_interface_is_the_IPv6_wildcard_in_dual_mode_and_takes_IPv4_too()
     {
         int port = FreePort();
-        using PreboundSockets prebound = PreboundSockets.Later([ListenUrl.Parse($"http://127.0.0.1:{port}")]);
-        Task binding = Task.Run(async () =>
-        {
-            await Task.Delay(300);
-            prebound.BindNow();
-        });
-
-        // Asked before the other thread has bound it: the socket, once bound, not null.
-        using Socket? socket = prebound.Take(new IPEndPoint(IPAddress.Loopback, port));
+        using PreboundSockets prebound = PreboundSockets.Bind([ListenUrl.Parse($"http://*:{port}")]);
+        using Socket? socket = prebound.Take(new IPEndPoint(IPAddress.IPv6Any, port));
         Assert.NotNull(socket);
-        Assert.Equal(port, ((IPEndPoint)socket.LocalEndPoint!).Port);
-        await binding;
+        Assert.Equal(AddressFamily.InterNetworkV6, socket.AddressFamily);
+        Assert.True(socket.DualMode);
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        using Socket accepted = await socket.AcceptAsync();
+        Assert.True(accepted.Connected);
     }
 
     private static int FreePort()

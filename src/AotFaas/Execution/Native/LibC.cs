@@ -220,4 +220,23 @@ internal static unsafe partial class LibC
     /// <summary>Lets the thread's resources go when it ends, without a join.</summary>
     [LibraryImport(Library)]
     public static partial int pthread_detach(nint thread);
+
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int SO_REUSEADDR = 2;
+    public const int IPPROTO_IPV6 = 41;
+    public const int IPV6_V6ONLY = 26;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int setsockopt(int fd, int level, int name, int* value, int length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int bind(int fd, byte* address, int length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int listen(int fd, int backlog);
 }
