@@ -24,12 +24,14 @@ public static class FunctionRunner
     /// <summary>Starts the I/O loop, the thread pool and the runtime's timer thread, all of which every run needs.</summary>
     public static void WarmUp()
     {
-        // First: the runtime's processor-id cache (ArrayPool.Shared, the timers and Kestrel's first formatted string need
-        // it) times sched_getcpu against a thread static in its class constructor, in a loop whose every static access
-        // takes the constructor lock (~0.2 ms); a thread that needs it meanwhile waits for it.
+        // In the order a starting server needs them. The thread pool first: Kestrel's accept loop is its first work item
+        // otherwise, and the main thread would start its worker and gate threads. Then the runtime's processor-id cache
+        // (ArrayPool.Shared, the timers and Kestrel's first formatted string need it), which times sched_getcpu against
+        // a thread static in its class constructor, in a loop whose every static access takes the constructor lock
+        // (~0.2 ms); a thread that needs it meanwhile waits for it.
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => { }, (object?)null, preferLocal: false);
         _ = Thread.GetCurrentProcessorId();
         _ = IoLoop.Instance;
-        ThreadPool.UnsafeQueueUserWorkItem(static _ => { }, (object?)null, preferLocal: false);
         using var timer = new CancellationTokenSource(TimeSpan.FromDays(1));
     }
 
