@@ -11,9 +11,8 @@ namespace AotFaas.Hosting;
 /// <summary>
 /// A thread that does, on the other core, the one-time work the first request would otherwise do on its path
 /// (<see cref="FunctionRunner.WarmUp"/>: the thread pool, the I/O loop, the runtime's timer), started as soon as the
-/// command line is read, so it runs while the main thread sets up the server; first what its caller hands it (binding
-/// the addresses, <see cref="PreboundSockets"/>), last the work handed to it by <see cref="Then"/> once the server exists
-/// (its functions' routes).
+/// command line is read, so it runs while the main thread sets up the server; last the work handed to it by
+/// <see cref="Then"/> once the server exists (its functions' routes).
 /// </summary>
 /// <remarks>
 /// The thread is a native one (pthread_create) that the runtime takes on when it first runs managed code: Native AOT's
@@ -23,15 +22,16 @@ namespace AotFaas.Hosting;
 public sealed unsafe class StartupWarmUp
 {
     private readonly TaskCompletionSource<Action> _then = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Action? _first;
 
-    private StartupWarmUp(Action? first) => _first = first;
-
-    /// <summary>Starts the thread, which does <paramref name="first"/> first.</summary>
-    /// <exception cref="InvalidOperationException">No thread could be started.</exception>
-    public static StartupWarmUp Start(Action? first = null)
+    private StartupWarmUp()
     {
-        var warmUp = new StartupWarmUp(first);
+    }
+
+    /// <summary>Starts the thread.</summary>
+    /// <exception cref="InvalidOperationException">No thread could be started.</exception>
+    public static StartupWarmUp Start()
+    {
+        var warmUp = new StartupWarmUp();
         GCHandle handle = GCHandle.Alloc(warmUp);
         nint thread;
         int error = LibC.pthread_create(&thread, null, &Run, GCHandle.ToIntPtr(handle));
@@ -54,21 +54,30 @@ public sealed unsafe class StartupWarmUp
         GCHandle handle = GCHandle.FromIntPtr(argument);
         var self = (StartupWarmUp)handle.Target!;
         handle.Free();
-        Thread.CurrentThread.Name = "aotfaas warm-up";
+        try
+        {
+            Thread.CurrentThread.Name = "aotfaas warm-up";
 
-        // The runtime's type loader sets itself up on the first call of a generic virtual method (~0.1 ms in perf
-        // samples), which Kestrel's constructor makes on the main thread soon after this thread starts
-        // (IFeatureCollection.Set<T>): made here first, before the binding, which Kestrel needs only later.
-        IFeatureCollection features = new FeatureCollection();
-        features.Set<IServerAddressesFeature>(null);
-        self._first?.Invoke();
+            // The runtime's type loader sets itself up on the first call of a generic virtual method (~0.1 ms in perf
+            // samples), which Kestrel's constructor makes on the main thread soon after this thread starts
+            // (IFeatureCollection.Set<T>): made here first.
+            IFeatureCollection features = new FeatureCollection();
+            features.Set<IServerAddressesFeature>(null);
 
-        // The socket classes' own set-up (class constructors: protocol support, the async engine), which Kestrel's bind
-        // would otherwise do on the main thread when it takes the sockets bound early (PreboundSockets).
-        new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp).Dispose();
-        FunctionRunner.WarmUp();
-        self._then.Task.Wait();
-        self._then.Task.Result();
+            // The socket classes' own set-up (class constructors: protocol support, the async engine), which Kestrel's
+            // bind would otherwise do on the main thread when it takes the sockets bound early (PreboundSockets).
+            new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp).Dispose();
+            FunctionRunner.WarmUp();
+            self._then.Task.Wait();
+            self._then.Task.Result();
+        }
+        catch (Exception e)
+        {
+            // An exception must not leave a method the runtime was called into from C (the process would end): what
+            // failed here fails again, with its own error, where the server needs it.
+            Console.Error.WriteLine($"aotfaas: warm-up: {e.GetType().Name}: {e.Message}");
+        }
+
         return 0;
     }
 }
