@@ -85,7 +85,7 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
         {
             kestrel.ListenLocalhost(Port, configure);
         }
-        else if (IPAddress.TryParse(Host.StartsWith('[') && Host.EndsWith(']') ? Host[1..^1] : Host, out IPAddress? ip))
+        else if (Literal() is IPAddress ip)
         {
             kestrel.Listen(new IPEndPoint(ip, Port), configure);
         }
@@ -111,8 +111,11 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
             return [new IPEndPoint(IPAddress.Loopback, Port), new IPEndPoint(IPAddress.IPv6Loopback, Port)];
         }
 
-        return [new IPEndPoint(IPAddress.TryParse(Host.StartsWith('[') && Host.EndsWith(']') ? Host[1..^1] : Host, out IPAddress? ip) ? ip : IPAddress.IPv6Any, Port)];
+        return [new IPEndPoint(Literal() ?? IPAddress.IPv6Any, Port)];
     }
+
+    /// <summary>The host as an IP address (an IPv6 one may be in brackets), or null when it names something else.</summary>
+    private IPAddress? Literal() => IPAddress.TryParse(Host.StartsWith('[') && Host.EndsWith(']') ? Host[1..^1] : Host, out IPAddress? ip) ? ip : null;
 
     private static bool IsLocalhost(string host) => string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase);
 }
