@@ -63,6 +63,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     /// <summary>Request bodies being read or stored now.</summary>
     internal int BodiesBeingRead => _bodies.Bodies;
 
+    /// <summary>Those bodies waiting for room in the budget now.</summary>
+    internal int BodiesWaiting => _bodies.Waiting;
+
     /// <summary>Bytes those bodies hold now.</summary>
     internal long BodyBytesHeld => _bodies.Taken;
 
@@ -243,9 +246,11 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
             }
 
-            // The budget had no room for it before its deadline.
+            // The budget had no room for it before its deadline, or as many bodies wait for room as may: the rest of
+            // the body is not read, nor the connection kept.
             InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is busy storing other calls: try again later");
             busy.Headers.Add(new("Retry-After", "1"));
+            busy.Headers.Add(new("Connection", "close"));
             return busy;
         }
 

@@ -27,14 +27,24 @@ namespace AotFaas.Async;
 /// few cheap callers can take. Waiters are served in order, but one whose step fits goes ahead of one whose step does
 /// not: a few small bodies are never held up behind a large one.
 /// </para>
+/// <para>
+/// A body waiting for room is not read: the server's HTTP layer keeps up to its request buffer (1 MiB by default) of it
+/// on the caller's behalf, outside the budget. So at most <see cref="MaxWaiters"/> bodies wait for room to grow; past
+/// them a body finds no room at once (its caller gets 503 and Retry-After), instead of hundreds of callers each parking
+/// a buffer for their whole timeout. A body waiting only for the copy that ends it has been read whole and is not counted.
+/// </para>
 /// </remarks>
-internal sealed class BodyBudget
+internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
 {
     /// <summary>The most room a body is given for its first bytes (twice what came, up to this); it doubles as the body grows.</summary>
     public const int FirstRoom = 4096;
 
+    /// <summary>The default of <see cref="MaxWaiters"/>: with Kestrel's request buffer of 1 MiB, 16 MiB unread at most.</summary>
+    public const int DefaultMaxWaiters = 16;
+
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _waiters = new();
+    private int _growing;
     private long _limit;
     private long _taken;
     private int _bodies;
@@ -47,6 +57,21 @@ internal sealed class BodyBudget
             lock (_lock)
             {
                 return _limit;
+            }
+        }
+    }
+
+    /// <summary>The most bodies that wait for room to grow at once (their unread bytes are held outside the budget).</summary>
+    public int MaxWaiters { get; } = maxWaiters;
+
+    /// <summary>Bodies waiting for room to grow now.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _growing;
             }
         }
     }
@@ -119,13 +144,15 @@ internal sealed class BodyBudget
                 return ValueTask.FromResult(room);
             }
 
-            if (cancellationToken.IsCancellationRequested)
+            // Past the waiters a body may have, none is left: refused at once, as at its deadline.
+            if (cancellationToken.IsCancellationRequested || (!last && _growing >= MaxWaiters))
             {
                 return ValueTask.FromResult(0L);
             }
 
             waiter = new Waiter(this, share, needed, last);
             waiter.Node = _waiters.AddLast(waiter);
+            _growing += last ? 0 : 1;
         }
 
         return WaitAsync(waiter, cancellationToken);
@@ -164,12 +191,19 @@ internal sealed class BodyBudget
             if (room > 0)
             {
                 _taken += room;
-                _waiters.Remove(node);
+                Remove(waiter);
                 waiter.TrySetResult(room);
             }
 
             node = next;
         }
+    }
+
+    /// <summary>Takes <paramref name="waiter"/> off the queue (under the lock).</summary>
+    private void Remove(Waiter waiter)
+    {
+        _waiters.Remove(waiter.Node!);
+        _growing -= waiter.Last ? 0 : 1;
     }
 
     private sealed class Waiter(BodyBudget owner, Share share, long needed, bool last) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
@@ -191,7 +225,7 @@ internal sealed class BodyBudget
                     return;
                 }
 
-                owner._waiters.Remove(Node);
+                owner.Remove(this);
             }
 
             TrySetResult(0);

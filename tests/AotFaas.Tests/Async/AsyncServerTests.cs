@@ -252,6 +252,58 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Past_the_bodies_that_may_wait_for_room_a_caller_gets_503_at_once_not_at_its_deadline()
+    {
+        // The budget of 'small' (4 bodies of 1000 bytes) is full, and as many callers as may wait for room do, each
+        // with bytes the server holds unread: one more is answered at once, well before its deadline of 10 s, and its
+        // connection closed.
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < AsyncCallService.MaxBodiesInBudget; i++)
+            {
+                held.Add(await SendPartAsync("small", 1000, new string('x', 999)));
+            }
+
+            await HeldAsync(bodies: 4, bytes: 4000);
+            for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
+            {
+                held.Add(await SendPartAsync("small", 1000, "waiting"));
+            }
+
+            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            using (System.Net.Sockets.Socket refused = await SendPartAsync("small", 1000, "one more"))
+            {
+                string answer = await ReadAnswerAsync(refused);
+                Assert.StartsWith("HTTP/1.1 503", answer, StringComparison.Ordinal);
+                Assert.Contains("Retry-After: 1\r\n", answer, StringComparison.Ordinal);
+                Assert.Contains("Connection: close\r\n", answer, StringComparison.Ordinal);
+                Assert.Contains("busy storing other calls", answer, StringComparison.Ordinal);
+            }
+
+            Assert.True(took.ElapsedMilliseconds < 5000, $"503 after {took.ElapsedMilliseconds} ms");
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+            Assert.Equal(4 + BodyBudget.DefaultMaxWaiters, _calls.BodiesBeingRead);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+        Assert.Equal(0, _calls.BodiesWaiting);
+    }
+
+    [Fact]
     public async Task More_whole_bodies_than_fit_in_the_budget_at_once_are_all_stored_none_waits_for_another()
     {
         // 'mid' takes at most 64 KiB: the budget is 4 such bodies. 8 callers send a whole 64 KiB body each, in pieces,

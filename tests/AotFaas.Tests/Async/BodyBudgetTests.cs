@@ -181,4 +181,62 @@ public sealed class BodyBudgetTests
         chunked.Moved();
         Assert.Equal(30, budget.Taken);
     }
+
+    [Fact]
+    public async Task Past_its_waiters_a_body_finds_no_room_at_once_and_one_waiting_to_end_is_not_counted()
+    {
+        // A full budget: two bodies may wait to grow; a third is refused at once, not at its deadline.
+        var budget = new BodyBudget(maxWaiters: 2);
+        budget.AtLeast(8 * U);
+        BodyBudget.Share full = budget.Enter(8 * U, 8 * U);
+        Assert.Equal(8 * U, await full.GrowAsync(8 * U, CancellationToken.None));
+        full.Moved();
+
+        using BodyBudget.Share first = budget.Enter(4 * U, 4 * U), second = budget.Enter(4 * U, 4 * U), third = budget.Enter(4 * U, 4 * U);
+        using var gone = new CancellationTokenSource();
+        ValueTask<long> one = first.GrowAsync(10, CancellationToken.None), two = second.GrowAsync(10, gone.Token);
+        Assert.False(one.IsCompleted);
+        Assert.False(two.IsCompleted);
+        Assert.Equal(2, budget.Waiting);
+        ValueTask<long> refused = third.GrowAsync(10, CancellationToken.None);
+        Assert.True(refused.IsCompleted);
+        Assert.Equal(0, await refused);
+        Assert.Equal(2, budget.Waiting);
+
+        // A waiter that gives up leaves its place to the next.
+        gone.Cancel();
+        Assert.Equal(0, await two.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(1, budget.Waiting);
+        ValueTask<long> three = third.GrowAsync(10, CancellationToken.None);
+        Assert.False(three.IsCompleted);
+
+        // Room again: both waiters go on, and none waits.
+        full.Dispose();
+        Assert.Equal(20, await one.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(20, await three.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, budget.Waiting);
+        first.Moved();
+        third.Moved();
+
+        // Bodies without a length read whole, waiting only for the copy that ends them, do not take a waiter's place.
+        var unbounded = new BodyBudget(maxWaiters: 1);
+        unbounded.AtLeast(4 * U);
+        using BodyBudget.Share ending = unbounded.Enter(null, 2 * U);
+        Assert.Equal(2 * U, await ending.GrowAsync(2 * U, CancellationToken.None));
+        ending.Moved();
+        using BodyBudget.Share filler = unbounded.Enter(2 * U, 2 * U);
+        Assert.Equal(2 * U, await filler.GrowAsync(2 * U, CancellationToken.None));
+        filler.Moved();
+        ValueTask<long> end = ending.EndAsync(U, CancellationToken.None);
+        Assert.False(end.IsCompleted);
+        Assert.Equal(0, unbounded.Waiting);
+        using BodyBudget.Share grower = unbounded.Enter(U, U);
+        ValueTask<long> grows = grower.GrowAsync(10, CancellationToken.None);
+        Assert.False(grows.IsCompleted);
+        Assert.Equal(1, unbounded.Waiting);
+        filler.Dispose();
+        Assert.Equal(U, await end.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(U, await grows.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, unbounded.Waiting);
+    }
 }
