@@ -124,7 +124,14 @@ try
 }
 catch (IOException e)
 {
-    // Kestrel could not bind: the port is taken or the address is not ours.
+    // Kestrel could not bind: the port is taken, or neither loopback of localhost could be bound (each one's reason inside).
+    string reasons = e.InnerException is AggregateException all ? string.Concat(all.InnerExceptions.Select(static inner => $"\n  {inner.Message}")) : string.Empty;
+    Console.Error.WriteLine($"aotfaas: {e.Message}{reasons}");
+    return 1;
+}
+catch (ListenFailedException e)
+{
+    // Not an address of this host, a port that needs privileges, a Unix socket's folder missing.
     Console.Error.WriteLine($"aotfaas: {e.Message}");
     return 1;
 }

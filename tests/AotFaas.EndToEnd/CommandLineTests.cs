@@ -193,6 +193,25 @@ public sealed class CommandLineTests(PublishedBinary binary)
     }
 
     [Fact]
+    public void An_address_that_cannot_be_bound_is_a_clear_error_and_a_host_name_a_usage_error()
+    {
+        // 192.0.2.1 (TEST-NET-1) is no interface's address here: the kernel refuses the bind itself.
+        Dictionary<string, string> environment = new() { [RunningServer.HookSecretVariable] = RunningServer.HookSecret };
+        (int code, string output) = Repo.Run(binary.Path, ["--urls", "http://192.0.2.1:3999"], TimeSpan.FromSeconds(30), environment);
+
+        Assert.Equal(1, code);
+        Assert.Contains("aotfaas: cannot listen on 192.0.2.1:3999: Cannot assign requested address (no interface of this host has that address)", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+
+        // A mistyped localhost is refused before anything listens, not served on every interface.
+        (int typo, string typoOutput) = Repo.Run(binary.Path, ["-H", "locahost", "--port", "3999"], TimeSpan.FromSeconds(30), environment);
+
+        Assert.Equal(2, typo);
+        Assert.Contains("aotfaas: 'http://locahost:3999': 'locahost' is not an address to listen on", typoOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_broken_manifest_fails_publish_with_line_and_column()
     {
         string manifest = Path.Combine(Path.GetTempPath(), $"aotfaas-broken-{Guid.NewGuid():N}.faas");

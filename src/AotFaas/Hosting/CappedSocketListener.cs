@@ -55,6 +55,7 @@ public sealed class CappedSocketListener : IConnectionListener
     /// <param name="loggerFactory">Where the transport's warnings go.</param>
     /// <param name="prebound">The socket already bound and listening for <paramref name="endpoint"/> (<see cref="PreboundSockets"/>), or null.</param>
     /// <exception cref="AddressInUseException">The address is taken; Kestrel reports it as such.</exception>
+    /// <exception cref="ListenFailedException">It cannot be bound for another reason.</exception>
     public static CappedSocketListener Bind(EndPoint endpoint, bool tls, CappedSocketTransport transport, ILoggerFactory loggerFactory, Socket? prebound = null)
     {
         if (prebound is not null)
@@ -70,6 +71,10 @@ public sealed class CappedSocketListener : IConnectionListener
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
             throw new AddressInUseException(e.Message, e);
+        }
+        catch (SocketException e)
+        {
+            throw new ListenFailedException(endpoint, e);
         }
 
         try

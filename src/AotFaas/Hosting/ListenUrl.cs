@@ -5,8 +5,9 @@ namespace AotFaas.Hosting;
 
 /// <summary>
 /// One address to listen on, from <c>--urls</c>, <c>ASPNETCORE_URLS</c>, <c>--host</c>/<c>--port</c>, <c>PORT</c> or the
-/// default: <c>http://</c> or <c>https://</c> (TLS), then an IP address, <c>localhost</c> (IPv4 and IPv6 loopback),
-/// <c>*</c> or a host name (all interfaces), and a port; or <c>unix:/path</c>, a Unix socket. The server binds these
+/// default: <c>http://</c> or <c>https://</c> (TLS), then an IP address, <c>localhost</c> (IPv4 and IPv6 loopback) or
+/// <c>*</c> (<c>+</c>; all interfaces), and a port (another host name is refused, not taken for all interfaces as
+/// Kestrel takes it); or <c>unix:/path</c>, a Unix socket. The server binds these
 /// itself rather than handing the strings to Kestrel, whose own parsing of an <c>https</c> address asks the generic
 /// host's services for its certificate configuration (which this server, built without them, does not have).
 /// </summary>
@@ -61,19 +62,26 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
             throw new UsageException($"'{url}': the port must be 0-65535");
         }
 
+        var listen = new ListenUrl(url, https, address.Host, address.Port, null);
+        if (!IsLocalhost(address.Host) && address.Host is not ("*" or "+") && listen.Literal() is null)
+        {
+            // Kestrel would listen on every interface for any name that is not an address: a mistyped 127.0.0.1 or
+            // localhost must not open the server to the network.
+            throw new UsageException($"'{url}': '{address.Host}' is not an address to listen on: give an IP address (0.0.0.0 or [::] for every interface), localhost, or *");
+        }
+
         if (address.Port == 0 && IsLocalhost(address.Host))
         {
             // Two sockets (IPv4 and IPv6) cannot be given one free port by the kernel.
             throw new UsageException($"'{url}': port 0 (a free port) needs one address: use 127.0.0.1:0 or [::1]:0 rather than localhost");
         }
 
-        return new ListenUrl(url, https, address.Host, address.Port, null);
+        return listen;
     }
 
     /// <summary>
     /// Adds this address to <paramref name="kestrel"/> as Kestrel's own address binding would: <c>localhost</c> is both
-    /// loopbacks (one may be missing), an IP address is that address, anything else (<c>*</c>, <c>+</c>, a host name) is
-    /// every interface (IPv6 in dual mode, else IPv4).
+    /// loopbacks (one may be missing), an IP address is that address, <c>*</c> and <c>+</c> are every interface (IPv6 in dual mode, else IPv4).
     /// </summary>
     public void AddTo(KestrelServerOptions kestrel, Action<ListenOptions> configure)
     {

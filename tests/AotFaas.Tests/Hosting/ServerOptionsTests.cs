@@ -183,6 +183,26 @@ public class ServerOptionsTests
         Assert.Equal((https, host, port, (string?)null), (url.Https, url.Host, url.Port, url.UnixSocket));
     }
 
+    [Theory]
+    [InlineData("http://+:8080", "+")]
+    [InlineData("http://0.0.0.0:8080", "0.0.0.0")]
+    [InlineData("http://[::]:8080", "[::]")]
+    public void Every_interface_is_an_address_or_a_wildcard(string text, string host)
+        => Assert.Equal(host, ListenUrl.Parse(text).Host);
+
+    [Theory]
+    [InlineData("http://locahost:3000", "locahost")]
+    [InlineData("http://127.0.0.l:3000", "127.0.0.l")]
+    [InlineData("https://example.com:443", "example.com")]
+    public void A_host_name_is_refused_rather_than_taken_for_every_interface(string text, string host)
+    {
+        // Kestrel would listen on every interface for it: a typo of 127.0.0.1 or localhost must not open the server.
+        var refused = Assert.Throws<UsageException>(() => ListenUrl.Parse(text));
+
+        Assert.Equal($"'{text}': '{host}' is not an address to listen on: give an IP address (0.0.0.0 or [::] for every interface), localhost, or *", refused.Message);
+        Assert.Throws<UsageException>(() => Parse(["-H", host]));
+    }
+
     [Fact]
     public void A_Unix_socket_URL_is_read()
         => Assert.Equal("/run/aotfaas.sock", ListenUrl.Parse("http://unix:/run/aotfaas.sock").UnixSocket);
