@@ -28,13 +28,13 @@ internal sealed class CertificatePair(byte[] certificateBytes, byte[] keyBytes, 
             {
                 reason = "it is a directory";
             }
-            else if (new FileInfo(path).Length > MaxFileSize)
+            else if (ReadAtMost(path, MaxFileSize) is byte[] bytes)
             {
-                reason = $"it is larger than {MaxFileSize >> 20} MiB, which no PEM {what} is";
+                return bytes;
             }
             else
             {
-                return File.ReadAllBytes(path);
+                reason = $"it is larger than {MaxFileSize >> 20} MiB, which no PEM {what} is";
             }
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -52,6 +52,27 @@ internal sealed class CertificatePair(byte[] certificateBytes, byte[] keyBytes, 
         }
 
         throw new TlsCertificateException($"cannot read the TLS {what} '{path}': {reason}");
+    }
+
+    /// <summary>
+    /// The bytes of the file, or null past <paramref name="limit"/>; read up to it rather than by the size the file
+    /// claims, which a device such as /dev/zero gives as 0 and never ends.
+    /// </summary>
+    private static byte[]? ReadAtMost(string path, long limit)
+    {
+        using FileStream file = File.OpenRead(path);
+        var bytes = new MemoryStream();
+        byte[] buffer = new byte[16 << 10];
+        for (int read; (read = file.Read(buffer, 0, (int)Math.Min(buffer.Length, limit + 1 - bytes.Length))) > 0;)
+        {
+            bytes.Write(buffer, 0, read);
+            if (bytes.Length > limit)
+            {
+                return null;
+            }
+        }
+
+        return bytes.ToArray();
     }
 
     /// <summary>The PEM blocks of a file, in order: label and decoded bytes.</summary>

@@ -139,6 +139,8 @@ public sealed class TlsTests : IClassFixture<TlsTests.Pki>
     [Theory]
     [InlineData("missing", "cannot read the TLS certificate '{cert}': no such file")]
     [InlineData("directory", "cannot read the TLS certificate '{cert}': it is a directory")]
+    [InlineData("endless", "cannot read the TLS certificate '{cert}': it is larger than 1 MiB, which no PEM certificate is")]
+    [InlineData("large", "cannot read the TLS key '{key}': it is larger than 1 MiB, which no PEM key is")]
     [InlineData("not-pem", "'{cert}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
     [InlineData("key-as-certificate", "'{cert}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
     [InlineData("certificate-as-key", "'{key}' holds no PEM private key")]
@@ -157,6 +159,13 @@ public sealed class TlsTests : IClassFixture<TlsTests.Pki>
                 break;
             case "directory":
                 cert = _pki.Folder;
+                break;
+            case "endless":
+                // A device that claims a size of 0 and never ends.
+                cert = "/dev/zero";
+                break;
+            case "large":
+                File.WriteAllBytes(key, new byte[(1 << 20) + 1]);
                 break;
             case "not-pem":
                 File.WriteAllBytes(cert, [0x30, 0x82, 0x01, 0x0a]);
