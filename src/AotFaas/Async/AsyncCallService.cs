@@ -803,9 +803,9 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     {
         byte[] buffer = [];
         long written = 0;
+        ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
         while (true)
         {
-            ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             long needed = written + read.Buffer.Length;
             if (needed > limit)
             {
@@ -815,18 +815,60 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
             if (needed > buffer.Length)
             {
-                // The new array is taken before the old one is given back: both are held while it is copied.
-                long room = await share.GrowAsync(needed, cancellationToken).ConfigureAwait(false);
-                if (room == 0)
+                // The new array is taken before the old one is given back: both are held while it is copied. A body
+                // that has all come takes just its size, and ends.
+                using var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                ValueTask<long> growing = share.GrowAsync(needed, stopWaiting.Token, whole: read.IsCompleted);
+                long room;
+                ReadResult? more = null;
+                if (growing.IsCompleted || read.IsCompleted)
+                {
+                    room = await growing.ConfigureAwait(false);
+                }
+                else
+                {
+                    // No room yet: the rest may come while it waits, and a body that has all come needs room for its
+                    // size alone (a small body without a length, its last chunk just behind its first, would otherwise
+                    // wait for twice its max-body). So it reads on, keeping what came, until one or the other.
+                    input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    Task<long> grow = growing.AsTask();
+                    Task<ReadResult> reading = input.ReadAsync(cancellationToken).AsTask();
+                    if (await Task.WhenAny(grow, reading).ConfigureAwait(false) == reading)
+                    {
+                        await stopWaiting.CancelAsync().ConfigureAwait(false);
+                    }
+
+                    room = await grow.ConfigureAwait(false);
+                    try
+                    {
+                        more = await reading.ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (room == 0)
+                    {
+                        // The deadline came while it waited for room.
+                        return null;
+                    }
+                }
+
+                if (room > 0)
+                {
+                    byte[] grown = GC.AllocateUninitializedArray<byte>((int)room);
+                    buffer.AsSpan(0, (int)written).CopyTo(grown);
+                    buffer = grown;
+                    share.Moved();
+                }
+                else if (more is null)
                 {
                     input.AdvanceTo(read.Buffer.Start);
                     return null;
                 }
 
-                byte[] grown = GC.AllocateUninitializedArray<byte>((int)room);
-                buffer.AsSpan(0, (int)written).CopyTo(grown);
-                buffer = grown;
-                share.Moved();
+                if (more is ReadResult next)
+                {
+                    // What came before and after, from the same start: weighed again.
+                    read = next;
+                    continue;
+                }
             }
 
             read.Buffer.CopyTo(buffer.AsSpan((int)written));
@@ -836,6 +878,8 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             {
                 break;
             }
+
+            read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (written == buffer.Length)

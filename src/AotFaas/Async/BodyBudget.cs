@@ -12,6 +12,8 @@ namespace AotFaas.Async;
 /// length it announced, capped by max-body; without one, its max-body, then the exact copy of what came) while still
 /// holding the one it has. When a doubling would leave less than that, a body with a length takes its whole length at
 /// once if it fits, and otherwise waits until it fits; a body without a length waits until its growth leaves that much.
+/// A body that has all come takes an array of just its size, its last: a small body without a length, which often comes
+/// whole with its head, needs no more room than one with a length.
 /// </para>
 /// <para>
 /// So bodies never wait on one another in a circle (the banker's rule): after every grant there is an order in which
@@ -31,7 +33,8 @@ namespace AotFaas.Async;
 /// A body waiting for room is not read: the server's HTTP layer keeps up to its request buffer (1 MiB by default) of it
 /// on the caller's behalf, outside the budget. So at most <see cref="MaxWaiters"/> bodies wait for room to grow; past
 /// them a body finds no room at once (its caller gets 503 and Retry-After), instead of hundreds of callers each parking
-/// a buffer for their whole timeout. A body waiting only for the copy that ends it has been read whole and is not counted.
+/// a buffer for their whole timeout. A body that has all come (waiting for its one array, or for the copy that ends it)
+/// has nothing unread and is not counted.
 /// </para>
 /// </remarks>
 internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
@@ -261,14 +264,20 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
         /// size, or 0 when <paramref name="cancellationToken"/> fired first (nothing taken). The array held now stays
         /// taken until <see cref="Moved"/>.
         /// </summary>
-        public ValueTask<long> GrowAsync(long needed, CancellationToken cancellationToken)
+        /// <param name="needed">The bytes that came so far.</param>
+        /// <param name="whole">
+        /// They are all that will come (the body ended): the array is of exactly that size, the last one, and the room it
+        /// would otherwise leave for growth (twice the max-body for a body without a length) is not needed.
+        /// </param>
+        /// <param name="cancellationToken">Gives up waiting.</param>
+        public ValueTask<long> GrowAsync(long needed, CancellationToken cancellationToken, bool whole = false)
         {
             if (needed <= _room || needed > _claim)
             {
                 throw new ArgumentOutOfRangeException(nameof(needed), needed, $"not between the room {_room} and the claim {_claim}");
             }
 
-            return Take(needed, last: false, cancellationToken);
+            return Take(needed, last: whole, cancellationToken);
         }
 
         /// <summary>

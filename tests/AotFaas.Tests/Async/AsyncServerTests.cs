@@ -304,6 +304,51 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_small_body_without_a_length_goes_through_while_stalled_bodies_hold_more_than_half_the_budget()
+    {
+        // 'mid' takes at most 64 KiB: the budget is 256 KiB. 4 callers announce 64 KiB and send 40 KiB of it, and stall:
+        // they hold at least 160 KiB. A body without a length may need twice its max-body (128 KiB) to end, so one that
+        // is still coming waits for room; a small one that has all come needs only its size.
+        const int stalled = 4, sent = 40 << 10;
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < stalled; i++)
+            {
+                held.Add(await SendPartAsync("mid", 64 << 10, new string('s', sent)));
+            }
+
+            for (int i = 0; (_calls.BodiesBeingRead < stalled || _calls.BodyBytesHeld < stalled * (long)sent) && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(_calls.BodyByteBudget - _calls.BodyBytesHeld < 2 * (64 << 10), $"{_calls.BodyBytesHeld} of {_calls.BodyByteBudget} held");
+
+            // Its head, its one chunk and its last chunk, sent together as a client sends a small body.
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            Uri server = _server.Client.BaseAddress!;
+            using (var chunked = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+            {
+                await chunked.ConnectAsync(server.Host, server.Port);
+                await chunked.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/mid HTTP/1.1\r\nHost: {server.Authority}\r\nTransfer-Encoding: chunked\r\n\r\n11\r\nchunked and small\r\n0\r\n\r\n"));
+                Assert.StartsWith("HTTP/1.1 202", await ReadAnswerAsync(chunked), StringComparison.Ordinal);
+            }
+
+            Assert.True(took.ElapsedMilliseconds < 3000, $"a small chunked body waited {took.ElapsedMilliseconds} ms behind {stalled} stalled ones (its deadline is 6 s)");
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+    }
+
+    [Fact]
     public async Task More_whole_bodies_than_fit_in_the_budget_at_once_are_all_stored_none_waits_for_another()
     {
         // 'mid' takes at most 64 KiB: the budget is 4 such bodies. 8 callers send a whole 64 KiB body each, in pieces,

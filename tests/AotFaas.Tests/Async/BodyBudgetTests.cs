@@ -239,4 +239,35 @@ public sealed class BodyBudgetTests
         Assert.Equal(U, await grows.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(0, unbounded.Waiting);
     }
+
+    [Fact]
+    public async Task A_body_without_a_length_that_has_all_come_takes_just_its_size_even_when_twice_its_max_body_is_not_free()
+    {
+        // 20 units free of 40: a body without a length of max-body 16 may not grow (it may need 32), unless it has all
+        // come: then it takes its size, its last array, and ends.
+        var budget = new BodyBudget();
+        budget.AtLeast(40 * U);
+        using BodyBudget.Share held = budget.Enter(20 * U, 20 * U);
+        Assert.Equal(20 * U, await held.GrowAsync(20 * U, CancellationToken.None));
+        held.Moved();
+
+        using BodyBudget.Share growing = budget.Enter(null, 16 * U);
+        ValueTask<long> waits = growing.GrowAsync(5, CancellationToken.None);
+        Assert.False(waits.IsCompleted);
+
+        using BodyBudget.Share whole = budget.Enter(null, 16 * U);
+        ValueTask<long> takes = whole.GrowAsync(5, CancellationToken.None, whole: true);
+        Assert.True(takes.IsCompleted);
+        Assert.Equal(5, await takes);
+        whole.Moved();
+        Assert.Equal(20 * U + 5, budget.Taken);
+
+        // Still only what fits: 20 units and more than the room left waits, like the last copy of a body.
+        using BodyBudget.Share large = budget.Enter(null, 24 * U);
+        ValueTask<long> large20 = large.GrowAsync(20 * U, CancellationToken.None, whole: true);
+        Assert.False(large20.IsCompleted);
+        Assert.Equal(1, budget.Waiting);
+        held.Dispose();
+        Assert.Equal(20 * U, await large20.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+    }
 }
