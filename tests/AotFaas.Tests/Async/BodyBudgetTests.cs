@@ -112,9 +112,7 @@ public sealed class BodyBudgetTests
         stalled.Moved();
         Assert.Equal(U, budget.Taken);
 
-        using BodyBudget.Share held = budget.Enter(19 * U, 20 * U);
-        Assert.Equal(19 * U, await held.GrowAsync(19 * U, CancellationToken.None));
-        held.Moved();
+        using BodyBudget.Share held = await HoldAsync(budget, 19 * U, 20 * U);
 
         // 20 units free: a body of 20 may not grow by one unit (19 would be left), so it takes its whole length.
         BodyBudget.Share whole = budget.Enter(20 * U, 20 * U);
@@ -158,9 +156,7 @@ public sealed class BodyBudgetTests
     {
         var budget = new BodyBudget();
         budget.AtLeast(40 * U);
-        using BodyBudget.Share held = budget.Enter(20 * U, 20 * U);
-        Assert.Equal(20 * U, await held.GrowAsync(20 * U, CancellationToken.None));
-        held.Moved();
+        using BodyBudget.Share held = await HoldAsync(budget, 20 * U, 20 * U);
 
         // 20 units free: a body of 16 with a length may grow, one without may not (it may need 32).
         using (BodyBudget.Share sized = budget.Enter(16 * U, 16 * U))
@@ -188,9 +184,7 @@ public sealed class BodyBudgetTests
         // A full budget: two bodies may wait to grow; a third is refused at once, not at its deadline.
         var budget = new BodyBudget(maxWaiters: 2);
         budget.AtLeast(8 * U);
-        BodyBudget.Share full = budget.Enter(8 * U, 8 * U);
-        Assert.Equal(8 * U, await full.GrowAsync(8 * U, CancellationToken.None));
-        full.Moved();
+        BodyBudget.Share full = await HoldAsync(budget, 8 * U, 8 * U);
 
         using BodyBudget.Share first = budget.Enter(4 * U, 4 * U), second = budget.Enter(4 * U, 4 * U), third = budget.Enter(4 * U, 4 * U);
         using var gone = new CancellationTokenSource();
@@ -221,12 +215,8 @@ public sealed class BodyBudgetTests
         // Bodies without a length read whole, waiting only for the copy that ends them, do not take a waiter's place.
         var unbounded = new BodyBudget(maxWaiters: 1);
         unbounded.AtLeast(4 * U);
-        using BodyBudget.Share ending = unbounded.Enter(null, 2 * U);
-        Assert.Equal(2 * U, await ending.GrowAsync(2 * U, CancellationToken.None));
-        ending.Moved();
-        using BodyBudget.Share filler = unbounded.Enter(2 * U, 2 * U);
-        Assert.Equal(2 * U, await filler.GrowAsync(2 * U, CancellationToken.None));
-        filler.Moved();
+        using BodyBudget.Share ending = await HoldAsync(unbounded, null, 2 * U);
+        using BodyBudget.Share filler = await HoldAsync(unbounded, 2 * U, 2 * U);
         ValueTask<long> end = ending.EndAsync(U, CancellationToken.None);
         Assert.False(end.IsCompleted);
         Assert.Equal(0, unbounded.Waiting);
@@ -247,9 +237,7 @@ public sealed class BodyBudgetTests
         // come: then it takes its size, its last array, and ends.
         var budget = new BodyBudget();
         budget.AtLeast(40 * U);
-        using BodyBudget.Share held = budget.Enter(20 * U, 20 * U);
-        Assert.Equal(20 * U, await held.GrowAsync(20 * U, CancellationToken.None));
-        held.Moved();
+        using BodyBudget.Share held = await HoldAsync(budget, 20 * U, 20 * U);
 
         using BodyBudget.Share growing = budget.Enter(null, 16 * U);
         ValueTask<long> waits = growing.GrowAsync(5, CancellationToken.None);
@@ -269,5 +257,15 @@ public sealed class BodyBudgetTests
         Assert.Equal(1, budget.Waiting);
         held.Dispose();
         Assert.Equal(20 * U, await large20.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    /// <summary>A share of <paramref name="budget"/> for a body of <paramref name="length"/> bytes (null: no length) that has taken and moved into an array of its whole length.</summary>
+    private static async Task<BodyBudget.Share> HoldAsync(BodyBudget budget, long? length, long maxBody)
+    {
+        BodyBudget.Share share = budget.Enter(length, maxBody);
+        long whole = length ?? maxBody;
+        Assert.Equal(whole, await share.GrowAsync(whole, CancellationToken.None));
+        share.Moved();
+        return share;
     }
 }
