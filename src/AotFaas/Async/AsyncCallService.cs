@@ -34,6 +34,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     // whatever the number of callers; each holds about what it was sent, not what it announced, and a body that started
     // can always end (BodyBudget).
     private readonly BodyBudget _bodies = new();
+    private readonly StatusReads _statusReads = new(StatusReadBytes);
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
     private long _completed;
@@ -335,11 +336,36 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
         return route.Auth is { SignsBody: false } auth && !auth.CheckHeaders(context.Request.Headers)
             ? Task.FromResult(Security.FunctionAuth.Unauthorized(auth))
-            : StatusAsync(route.Policy, id);
+            : StatusAsync(context, route.Policy, id);
     }
 
-    private async Task<InvokeResult> StatusAsync(FunctionPolicy policy, string callId)
+    /// <summary>The most bytes of stored output the status reads being answered hold together (<see cref="StatusReads"/>).</summary>
+    public const long StatusReadBytes = 128L << 20;
+
+    /// <summary>How long a status read waits for room among the others before it is refused with 503.</summary>
+    internal static readonly TimeSpan StatusReadPatience = TimeSpan.FromSeconds(5);
+
+    /// <summary>Status reads being answered: what they hold (internal: the tests read it).</summary>
+    internal StatusReads StatusReadsHeld => _statusReads;
+
+    private async Task<InvokeResult> StatusAsync(HttpContext context, FunctionPolicy policy, string callId)
     {
+        // Room for the largest output the call can have, before the store is read; given back when the answer is sent
+        // (or the request ends), less the output found once it is read.
+        StatusReads.Lease? lease = await _statusReads.TakeAsync(policy.MaxOutput, StatusReadPatience, context.RequestAborted).ConfigureAwait(false);
+        if (lease is null)
+        {
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                return InvokeResult.ClientGone(TimeSpan.Zero);
+            }
+
+            InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is busy answering other status reads: try again later");
+            busy.Headers.Add(new("Retry-After", "1"));
+            return busy;
+        }
+
+        context.Response.RegisterForDispose(lease);
         StoredCall? call;
         try
         {
@@ -347,9 +373,11 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
+            lease.Dispose();
             return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be read: {e.Message}", LogLevel.Error);
         }
 
+        lease.Keep(call?.Output?.Length ?? 0);
         if (call is null)
         {
             return InvokeResult.Refusal(StatusCodes.Status404NotFound, $"no call {callId} of '{policy.Proc.FuncName}' (never accepted, or past its retention)", LogLevel.Information);
@@ -359,7 +387,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         {
             Status = StatusCodes.Status200OK,
             ContentType = "application/json",
-            Body = new BytesBody(CallStatus.Json(call)),
+            Body = new CallStatus(call),
             Outcome = $"call {call.Id}: {call.State.ToString().ToLowerInvariant()}",
         };
     }

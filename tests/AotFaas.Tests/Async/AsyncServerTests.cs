@@ -33,6 +33,7 @@ public class AsyncServerTests : IAsyncLifetime
             new("brief", "cat", [], takesAsync: true, timeoutMilliseconds: 1000, maxBody: 1000),
             new("mid", "cat", [], takesAsync: true, timeoutMilliseconds: 6000, maxBody: 64 << 10),
             new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
+            new("big", "cat", [], takesAsync: true, maxOutput: AsyncCallService.StatusReadBytes),
         ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls);
         _calls.AttachMetrics(_server.Server.Meter);
@@ -82,6 +83,96 @@ public class AsyncServerTests : IAsyncLifetime
         Assert.Equal(201, status.GetProperty("status").GetInt32());
         Assert.Equal("text/x-warm", status.GetProperty("contentType").GetString());
         Assert.Equal("POST /a%20b?q=1 yes|payload", status.GetProperty("output").GetString());
+    }
+
+    [Fact]
+    public async Task A_large_output_is_read_back_byte_for_byte_escaped_for_JSON_alone()
+    {
+        // Several of the slices the status is written in, characters of 2 to 4 bytes across their edges, markup, quotes,
+        // backslashes and control characters.
+        var text = new StringBuilder();
+        while (text.Length < 300_000)
+        {
+            text.Append("<b>é</b> \"q\" \\ \u0001\t€𝄞\n");
+        }
+
+        string sent = text.ToString();
+        (_, string json, System.Text.Json.JsonElement status) = await CallAndReadAsync("job", Encoding.UTF8.GetBytes(sent));
+        Assert.Equal(sent, status.GetProperty("output").GetString());
+        Assert.False(status.TryGetProperty("outputBase64", out _));
+        Assert.Contains("<b>é</b>", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u003C", json, StringComparison.Ordinal);
+
+        // Not UTF-8: base64, across slices too.
+        byte[] binary = new byte[200_001];
+        new Random(16).NextBytes(binary);
+        binary[0] = 0xff;
+        (_, _, status) = await CallAndReadAsync("job", binary);
+        Assert.Equal(binary, Convert.FromBase64String(status.GetProperty("outputBase64").GetString()!));
+        Assert.False(status.TryGetProperty("output", out _));
+    }
+
+    [Fact]
+    public async Task Status_reads_hold_no_more_than_their_budget_and_one_finding_no_room_gets_503()
+    {
+        // 'big' may write as much output as the status reads may hold together: each read takes the whole budget until
+        // the store is read, then keeps the size of the output. A reader that does not read holds its 512 KiB (of zero
+        // bytes, which JSON escapes as 3 MiB): the next read finds no room for 'big''s max-output, waits, and is refused.
+        const int output = 512 << 10;
+        (string location, _, _) = await CallAndReadAsync("big", new byte[output]);
+        var server = _server.Client.BaseAddress!;
+        using var stalled = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        stalled.ReceiveBufferSize = 4096;
+        await stalled.ConnectAsync(server.Host, server.Port);
+        await stalled.SendAsync(Encoding.ASCII.GetBytes($"GET {location} HTTP/1.1\r\nHost: {server.Authority}\r\n\r\n"));
+        for (int i = 0; _calls.StatusReadsHeld.Held != output && i < 500; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(output, _calls.StatusReadsHeld.Held);
+        var took = System.Diagnostics.Stopwatch.StartNew();
+        using (HttpResponseMessage busy = await _server.Client.GetAsync(location))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+            Assert.Equal("1", busy.Headers.GetValues("Retry-After").Single());
+            Assert.Contains("busy answering other status reads", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.True(took.Elapsed >= AsyncCallService.StatusReadPatience - TimeSpan.FromMilliseconds(100), $"503 after {took.ElapsedMilliseconds} ms");
+
+        // The reader goes away: what it held is given back, and the next read is answered.
+        stalled.Dispose();
+        for (int i = 0; _calls.StatusReadsHeld.Held != 0 && i < 500; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, _calls.StatusReadsHeld.Held);
+        using HttpResponseMessage answered = await _server.Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        Assert.Equal(0, _calls.StatusReadsHeld.Held);
+    }
+
+    /// <summary>Calls <paramref name="function"/> asynchronously with <paramref name="body"/>, waits until it is done, and reads its status: where, the JSON as sent, and parsed.</summary>
+    private async Task<(string Location, string Json, System.Text.Json.JsonElement Status)> CallAndReadAsync(string function, byte[] body)
+    {
+        using HttpResponseMessage accepted = await _server.Client.PostAsync($"/async-function/{function}", new ByteArrayContent(body));
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        string location = accepted.Headers.Location!.OriginalString;
+        for (int i = 0; i < 400; i++)
+        {
+            string json = await _server.Client.GetStringAsync(location);
+            System.Text.Json.JsonElement status = System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();
+            if (status.GetProperty("state").GetString() == "done")
+            {
+                return (location, json, status);
+            }
+
+            await Task.Delay(25);
+        }
+
+        throw new TimeoutException($"the call of '{function}' was not done in 10 s");
     }
 
     [Fact]
