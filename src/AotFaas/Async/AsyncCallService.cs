@@ -831,7 +831,11 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     {
         byte[] buffer = [];
         long written = 0;
-        ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+
+        // A read cancelled through its token would leave Kestrel's body reader mid-read, and its drain after the answer
+        // would fail (an error logged per call): the deadline cancels the pending read instead (SignedBody does the same).
+        using CancellationTokenRegistration stop = cancellationToken.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input);
+        ReadResult read = await ReadOrStopAsync(input, cancellationToken).ConfigureAwait(false);
         while (true)
         {
             long needed = written + read.Buffer.Length;
@@ -860,7 +864,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                     // wait for twice its max-body). So it reads on, keeping what came, until one or the other.
                     input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
                     Task<long> grow = growing.AsTask();
-                    Task<ReadResult> reading = input.ReadAsync(cancellationToken).AsTask();
+                    Task<ReadResult> reading = ReadOrStopAsync(input, cancellationToken);
                     if (await Task.WhenAny(grow, reading).ConfigureAwait(false) == reading)
                     {
                         await stopWaiting.CancelAsync().ConfigureAwait(false);
@@ -902,12 +906,12 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             read.Buffer.CopyTo(buffer.AsSpan((int)written));
             written = needed;
             input.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted || read.IsCanceled)
+            if (read.IsCompleted)
             {
                 break;
             }
 
-            read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            read = await ReadOrStopAsync(input, cancellationToken).ConfigureAwait(false);
         }
 
         if (written == buffer.Length)
@@ -924,6 +928,19 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         byte[] body = buffer.AsSpan(0, (int)written).ToArray();
         share.Moved();
         return body;
+    }
+
+    /// <summary>The next read of <paramref name="input"/>; a read cancelled by <paramref name="stopped"/>'s registration throws, its bytes left unread.</summary>
+    private static async Task<ReadResult> ReadOrStopAsync(PipeReader input, CancellationToken stopped)
+    {
+        ReadResult read = await input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+        if (read.IsCanceled)
+        {
+            input.AdvanceTo(read.Buffer.Start);
+            throw new OperationCanceledException(stopped);
+        }
+
+        return read;
     }
 
     /// <summary>
