@@ -20,7 +20,13 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
         var parsed = new List<ListenUrl>();
         foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            parsed.Add(Parse(url));
+            ListenUrl listen = Parse(url);
+            if (parsed.Find(other => other.SameAddress(listen)) is ListenUrl twice)
+            {
+                throw new UsageException($"'{url}' is the same address as '{twice.Text}': give each address once");
+            }
+
+            parsed.Add(listen);
         }
 
         return parsed.Count > 0 ? parsed : throw new UsageException($"'{urls}' holds no URL to listen on");
@@ -121,6 +127,11 @@ public sealed record ListenUrl(string Text, bool Https, string Host, int Port, s
 
         return [new IPEndPoint(Literal() ?? IPAddress.IPv6Any, Port)];
     }
+
+    /// <summary>Whether <paramref name="other"/> names the same socket (the scheme aside: one port serves one of them).</summary>
+    private bool SameAddress(ListenUrl other) => UnixSocket is not null
+        ? UnixSocket == other.UnixSocket
+        : other.UnixSocket is null && Port == other.Port && Port != 0 && (string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase) || (Literal() is IPAddress ip && ip.Equals(other.Literal())));
 
     /// <summary>The host as an IP address (an IPv6 one may be in brackets), or null when it names something else.</summary>
     private IPAddress? Literal() => IPAddress.TryParse(Host.StartsWith('[') && Host.EndsWith(']') ? Host[1..^1] : Host, out IPAddress? ip) ? ip : null;

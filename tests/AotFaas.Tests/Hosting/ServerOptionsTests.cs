@@ -203,6 +203,21 @@ public class ServerOptionsTests
         Assert.Throws<UsageException>(() => Parse(["-H", host]));
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:8080;http://127.0.0.1:8080", "'http://127.0.0.1:8080' is the same address as 'http://127.0.0.1:8080': give each address once")]
+    [InlineData("http://127.0.0.1:8080;https://127.0.0.1:8080", "'https://127.0.0.1:8080' is the same address as 'http://127.0.0.1:8080': give each address once")]
+    [InlineData("http://[::1]:8080;http://[0:0::1]:8080", "'http://[0:0::1]:8080' is the same address as 'http://[::1]:8080': give each address once")]
+    [InlineData("http://unix:/run/a.sock;http://unix:/run/a.sock", "'http://unix:/run/a.sock' is the same address as 'http://unix:/run/a.sock': give each address once")]
+    public void An_address_given_twice_is_a_usage_error_not_a_port_in_use(string urls, string message)
+        => Assert.Equal(message, Assert.Throws<UsageException>(() => ListenUrl.ParseList(urls)).Message);
+
+    [Fact]
+    public void Two_free_ports_and_two_ports_are_two_addresses()
+    {
+        Assert.Equal(2, ListenUrl.ParseList("http://127.0.0.1:0;http://127.0.0.1:0").Count);
+        Assert.Equal(2, ListenUrl.ParseList("http://127.0.0.1:8080;http://127.0.0.1:8081").Count);
+    }
+
     [Fact]
     public void A_Unix_socket_URL_is_read()
         => Assert.Equal("/run/aotfaas.sock", ListenUrl.Parse("http://unix:/run/aotfaas.sock").UnixSocket);
