@@ -233,10 +233,15 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         }
         catch (OperationCanceledException) when (request.Aborted.IsCancellationRequested)
         {
-            return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
+            return Gone(context, request);
         }
         catch (Exception e) when (InvokeResult.ForInputFailure(context, e, function, policy.MaxBody, Stopwatch.GetElapsedTime(request.Started)) is InvokeResult failed)
         {
+            if (InvokeResult.ClientWentAway(context, e))
+            {
+                return Gone(context, request);
+            }
+
             return failed;
         }
 
@@ -244,7 +249,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         {
             if (request.Aborted.IsCancellationRequested)
             {
-                return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
+                return Gone(context, request);
             }
 
             // The budget had no room for it before its deadline, or as many bodies wait for room as may: the rest of
@@ -307,6 +312,16 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         accepted.Headers.Add(new("X-Call-Id", call.Id));
         accepted.Headers.Add(new("Location", $"{FunctionEndpoint.AsyncPrefix}{function}{CallsSegment}{Uri.EscapeDataString(call.Id)}"));
         return accepted;
+    }
+
+    /// <summary>
+    /// The client went away mid-body (a reset reaches the body read as an error, not a cancellation, and leaves Kestrel's
+    /// reader mid-read): the connection is aborted, so that Kestrel does not try to drain the body and log its failure.
+    /// </summary>
+    private static InvokeResult Gone(HttpContext context, InvokeRequest request)
+    {
+        context.Abort();
+        return InvokeResult.ClientGone(Stopwatch.GetElapsedTime(request.Started));
     }
 
     /// <summary>Where a call's state is read, after <c>/async-function/NAME</c>: <c>GET /async-function/NAME/calls/ID</c>.</summary>

@@ -305,6 +305,27 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_resets_mid_body_leaves_nothing_held_and_nothing_logged_as_an_error()
+    {
+        // A reset reaches the body read as an error while it reads: Kestrel's reader is left mid-read, and draining it
+        // after the answer failed with an error logged (most of the time: 14 of 20 resets in an outside attack).
+        for (int i = 0; i < 5; i++)
+        {
+            System.Net.Sockets.Socket client = await SendPartAsync("job", 100, "0123456789");
+            await HeldAsync(bodies: 1, bytes: 20);
+            await Task.Delay(100);
+            client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+            client.Close();
+            await HeldAsync(bodies: 0, bytes: 0);
+        }
+
+        await Task.Delay(300);
+        Assert.DoesNotContain(_log.Entries, entry => entry.Level >= LogLevel.Error);
+        using HttpResponseMessage after = await _server.Client.PostAsync("/async-function/job", new StringContent("whole"));
+        Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
+
+    [Fact]
     public async Task Bodies_hold_no_more_than_the_budget_together_and_a_caller_finding_no_room_gets_503()
     {
         // 'small' and 'brief' take at most 1000 bytes: the budget is 4 such bodies, which 4 callers sending 999 fill.
