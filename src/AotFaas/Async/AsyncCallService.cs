@@ -864,8 +864,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
             {
                 // The new array is taken before the old one is given back: both are held while it is copied. A body
                 // that has all come takes just its size, and ends.
-                using var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                ValueTask<long> growing = share.GrowAsync(needed, stopWaiting.Token, whole: read.IsCompleted);
+                ValueTask<long> growing = share.GrowAsync(needed, cancellationToken, whole: read.IsCompleted);
                 long room;
                 ReadResult? more = null;
                 if (growing.IsCompleted || read.IsCompleted)
@@ -879,10 +878,10 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                     // wait for twice its max-body). So it reads on, keeping what came, until one or the other.
                     input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
                     Task<long> grow = growing.AsTask();
-                    Task<ReadResult> reading = ReadOrStopAsync(input, cancellationToken);
+                    Task<ReadResult> reading = ReadOrStopAsync(input, cancellationToken).AsTask();
                     if (await Task.WhenAny(grow, reading).ConfigureAwait(false) == reading)
                     {
-                        await stopWaiting.CancelAsync().ConfigureAwait(false);
+                        share.StopWaiting();
                     }
 
                     room = await grow.ConfigureAwait(false);
@@ -946,7 +945,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     }
 
     /// <summary>The next read of <paramref name="input"/>; a read cancelled by <paramref name="stopped"/>'s registration throws, its bytes left unread.</summary>
-    private static async Task<ReadResult> ReadOrStopAsync(PipeReader input, CancellationToken stopped)
+    private static async ValueTask<ReadResult> ReadOrStopAsync(PipeReader input, CancellationToken stopped)
     {
         ReadResult read = await input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
         if (read.IsCanceled)

@@ -156,6 +156,7 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
             waiter = new Waiter(this, share, needed, last);
             waiter.Node = _waiters.AddLast(waiter);
             _growing += last ? 0 : 1;
+            share.Waiting = waiter;
         }
 
         return WaitAsync(waiter, cancellationToken);
@@ -209,7 +210,7 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
         _growing -= waiter.Last ? 0 : 1;
     }
 
-    private sealed class Waiter(BodyBudget owner, Share share, long needed, bool last) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
+    internal sealed class Waiter(BodyBudget owner, Share share, long needed, bool last) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public Share Share { get; } = share;
 
@@ -303,6 +304,12 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
             _bytes -= old;
             _owner.Give(old, leaving: false);
         }
+
+        /// <summary>Its waiter for room, if it waits (set under the owner's lock; a granted or cancelled one stays, harmless).</summary>
+        internal Waiter? Waiting { private get; set; }
+
+        /// <summary>Stops waiting for room, if it waits: the pending grow then gives 0, nothing taken (unless granted first).</summary>
+        public void StopWaiting() => Waiting?.Cancel();
 
         /// <summary>Gives back all this body holds.</summary>
         public void Dispose()

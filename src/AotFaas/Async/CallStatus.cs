@@ -79,18 +79,18 @@ public sealed class CallStatus(StoredCall call) : IResponseBody
             {
                 bool text = System.Text.Unicode.Utf8.IsValid(output);
                 json.WritePropertyName(text ? "output" : "outputBase64");
-                for (int offset = 0; ; offset += Slice)
+                for (int offset = 0; ;)
                 {
                     // A slice may end inside a character (or a base64 group): the writer carries it to the next.
-                    ReadOnlySpan<byte> slice = output.AsSpan(Math.Min(offset, output.Length), Math.Min(Slice, Math.Max(output.Length - offset, 0)));
-                    bool last = offset + Slice >= output.Length;
+                    int length = Math.Min(Slice, output.Length - offset);
+                    bool last = offset + length == output.Length;
                     if (text)
                     {
-                        json.WriteStringValueSegment(slice, last);
+                        json.WriteStringValueSegment(output.AsSpan(offset, length), last);
                     }
                     else
                     {
-                        json.WriteBase64StringSegment(slice, last);
+                        json.WriteBase64StringSegment(output.AsSpan(offset, length), last);
                     }
 
                     if (last)
@@ -98,6 +98,7 @@ public sealed class CallStatus(StoredCall call) : IResponseBody
                         break;
                     }
 
+                    offset += length;
                     await json.FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
