@@ -905,7 +905,21 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 }
                 else if (more is null)
                 {
-                    input.AdvanceTo(read.Buffer.Start);
+                    // Refused at once (as many bodies wait for room as may). A body in chunks is handed over chunk by
+                    // chunk, before its end is parsed, so a small one that came whole with its head looks unfinished:
+                    // what the connection holds already is read once more, and a body found whole is weighed again.
+                    input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    if (!share.Sized && !read.IsCompleted && input.TryRead(out ReadResult whole))
+                    {
+                        if (whole.IsCompleted && !whole.IsCanceled)
+                        {
+                            read = whole;
+                            continue;
+                        }
+
+                        input.AdvanceTo(whole.Buffer.Start);
+                    }
+
                     return null;
                 }
 

@@ -257,6 +257,9 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
         /// <summary>The bytes this body holds.</summary>
         public long Bytes => _bytes;
 
+        /// <summary>The body announced its length (without one, it comes in chunks and may end with its first).</summary>
+        public bool Sized => _sized;
+
         /// <summary>The size of the array the body is read into.</summary>
         public long Room => _room;
 

@@ -479,6 +479,67 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_small_body_in_chunks_that_came_whole_is_stored_while_as_many_bodies_wait_for_room_as_may()
+    {
+        // 4 callers of 'mid' hold 160 KiB of its 256 KiB budget; 16 bodies in chunks have sent a first chunk and wait
+        // for room to grow (all the places there are). A small body in chunks sent whole with its head is handed over
+        // chunk by chunk before its end is parsed: it must be seen whole and stored, not refused as one more waiter.
+        const int stalled = 4, sent = 40 << 10;
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < stalled; i++)
+            {
+                held.Add(await SendPartAsync("mid", 64 << 10, new string('s', sent)));
+            }
+
+            for (int i = 0; (_calls.BodiesBeingRead < stalled || _calls.BodyBytesHeld < stalled * (long)sent) && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
+            {
+                held.Add(await SendChunkAsync("mid", new string('w', 1000)));
+            }
+
+            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+
+            // One more that is still coming is refused at once, as before.
+            using (System.Net.Sockets.Socket refused = await SendChunkAsync("mid", "still coming"))
+            {
+                Assert.StartsWith("HTTP/1.1 503", await ReadAnswerAsync(refused), StringComparison.Ordinal);
+            }
+
+            Uri server = _server.Client.BaseAddress!;
+            using (var whole = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+            {
+                await whole.ConnectAsync(server.Host, server.Port);
+                await whole.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/mid HTTP/1.1\r\nHost: {server.Authority}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nwhole\r\n0\r\n\r\n"));
+                string answer = await ReadAnswerAsync(whole);
+                Assert.StartsWith("HTTP/1.1 202", answer, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+        Assert.Equal(0, _calls.BodiesWaiting);
+    }
+
+    [Fact]
     public async Task More_whole_bodies_than_fit_in_the_budget_at_once_are_all_stored_none_waits_for_another()
     {
         // 'mid' takes at most 64 KiB: the budget is 4 such bodies. 8 callers send a whole 64 KiB body each, in pieces,
@@ -574,6 +635,16 @@ public class AsyncServerTests : IAsyncLifetime
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         await socket.ConnectAsync(server.Host, server.Port);
         await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/{function} HTTP/1.1\r\nHost: {server.Authority}\r\nContent-Length: {length}\r\n\r\n{part}"));
+        return socket;
+    }
+
+    /// <summary>A connection of its own that sends the head of a call of <paramref name="function"/> in chunks, then only its first chunk, <paramref name="chunk"/>.</summary>
+    private async Task<System.Net.Sockets.Socket> SendChunkAsync(string function, string chunk)
+    {
+        Uri server = _server.Client.BaseAddress!;
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(server.Host, server.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/{function} HTTP/1.1\r\nHost: {server.Authority}\r\nTransfer-Encoding: chunked\r\n\r\n{chunk.Length:x}\r\n{chunk}\r\n"));
         return socket;
     }
 
