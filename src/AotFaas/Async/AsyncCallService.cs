@@ -34,17 +34,24 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
     // whatever the number of callers; each holds about what it was sent, not what it announced, and a body that started
     // can always end (BodyBudget).
     private readonly BodyBudget _bodies = new();
-    private readonly StatusReads _statusReads = new(StatusReadBytes);
+    private readonly StatusReads _statusReads;
     private Func<string, FunctionRoute?> _find = static _ => null;
     private CallbackSender? _callbacks;
     private long _completed;
     private readonly FailureThrottle _storeFailures = new();
 
     public AsyncCallService(ICallStore store, AsyncSettings settings, ILogger log)
+        : this(store, settings, log, StatusReadBytes)
+    {
+    }
+
+    /// <summary>The service with <paramref name="statusReadBytes"/> for the status reads' outputs (the tests set a small one).</summary>
+    internal AsyncCallService(ICallStore store, AsyncSettings settings, ILogger log, long statusReadBytes)
     {
         _store = store;
         _settings = settings;
         _log = log;
+        _statusReads = new StatusReads(statusReadBytes);
     }
 
     /// <summary>The service over the store <paramref name="settings"/> name (<see cref="CallStores"/>).</summary>
@@ -365,33 +372,52 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
 
     private async Task<InvokeResult> StatusAsync(HttpContext context, FunctionPolicy policy, string callId)
     {
-        // Room for the largest output the call can have, before the store is read; given back when the answer is sent
-        // (or the request ends), less the output found once it is read.
-        StatusReads.Lease? lease = await _statusReads.TakeAsync(policy.MaxOutput, StatusReadPatience, context.RequestAborted).ConfigureAwait(false);
-        if (lease is null)
+        // Room for the output the store says the call has (or may have), before the call is read; given back when the
+        // answer is sent (or the request ends), less what was not found. A call that ended between the two reads has
+        // more output than was weighed: it is weighed again (twice at most; the third time its output is kept as read).
+        StatusReads.Lease? lease;
+        StoredCall? call;
+        for (int attempt = 1; ; attempt++)
         {
-            if (context.RequestAborted.IsCancellationRequested)
+            try
             {
-                return InvokeResult.ClientGone(TimeSpan.Zero);
+                lease = await _statusReads.TakeAsync(await _store.OutputSizeAsync(policy.Proc.FuncName, callId).ConfigureAwait(false), StatusReadPatience, context.RequestAborted).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    if (context.RequestAborted.IsCancellationRequested)
+                    {
+                        return InvokeResult.ClientGone(TimeSpan.Zero);
+                    }
+
+                    InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is busy answering other status reads: try again later");
+                    busy.Headers.Add(new("Retry-After", "1"));
+                    return busy;
+                }
+
+                try
+                {
+                    call = await _store.FindAsync(policy.Proc.FuncName, callId).ConfigureAwait(false);
+                }
+                catch
+                {
+                    lease.Dispose();
+                    throw;
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be read: {e.Message}", LogLevel.Error);
             }
 
-            InvokeResult busy = InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, "the server is busy answering other status reads: try again later");
-            busy.Headers.Add(new("Retry-After", "1"));
-            return busy;
+            if ((call?.Output?.Length ?? 0) <= lease.Bytes || attempt == 3)
+            {
+                break;
+            }
+
+            lease.Dispose();
         }
 
         context.Response.RegisterForDispose(lease);
-        StoredCall? call;
-        try
-        {
-            call = await _store.FindAsync(policy.Proc.FuncName, callId).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
-        {
-            lease.Dispose();
-            return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be read: {e.Message}", LogLevel.Error);
-        }
-
         lease.Keep(call?.Output?.Length ?? 0);
         if (call is null)
         {

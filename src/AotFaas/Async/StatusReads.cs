@@ -2,10 +2,12 @@ namespace AotFaas.Async;
 
 /// <summary>
 /// The stored outputs that status reads hold, server-wide, from the store's read until the answer is sent: at most
-/// <see cref="Limit"/> bytes together. A read takes its function's <c>max-output</c> (at most the limit) before the store
-/// is read, and keeps only the size of the output it found; reads that find no room wait their turn, first come first
-/// served, and one that waits past its patience is refused. Without it, as many reads of a large output as callers sent
-/// each held their own copy at once (20 reads of a 16 MiB output held gigabytes).
+/// <see cref="Limit"/> bytes together. A read takes the size of the output the store says the call has (or may have,
+/// where the store cannot tell: at most the limit) before the call is read, and keeps only the size of the output it
+/// found; a read that finds no room waits, and one that waits past its patience is refused. Waiting reads are served in
+/// order, but one that fits goes ahead of one that does not: reads of small outputs are not held up behind a large one.
+/// Without it, as many reads of a large output as callers sent each held their own copy at once (20 reads of a 16 MiB
+/// output held gigabytes).
 /// </summary>
 internal sealed class StatusReads(long limit)
 {
@@ -38,7 +40,7 @@ internal sealed class StatusReads(long limit)
         var lease = new Lease(this, Math.Clamp(bytes, 0, Limit));
         lock (_lock)
         {
-            if (_waiting.Count == 0 && _held + lease.Bytes <= Limit)
+            if (_held + lease.Bytes <= Limit)
             {
                 _held += lease.Bytes;
                 return lease;
@@ -60,11 +62,17 @@ internal sealed class StatusReads(long limit)
         lock (_lock)
         {
             _held -= bytes;
-            for (LinkedListNode<Lease>? first = _waiting.First; first is not null && _held + first.Value.Bytes <= Limit; first = _waiting.First)
+            for (LinkedListNode<Lease>? node = _waiting.First; node is not null && _held < Limit;)
             {
-                _waiting.RemoveFirst();
-                _held += first.Value.Bytes;
-                first.Value.Granted.TrySetResult(true);
+                LinkedListNode<Lease>? next = node.Next;
+                if (_held + node.Value.Bytes <= Limit)
+                {
+                    _waiting.Remove(node);
+                    _held += node.Value.Bytes;
+                    node.Value.Granted.TrySetResult(true);
+                }
+
+                node = next;
             }
         }
     }

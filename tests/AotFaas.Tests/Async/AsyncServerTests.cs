@@ -19,13 +19,16 @@ public class AsyncServerTests : IAsyncLifetime
     private TestServer _server = null!;
     private readonly AotFaas.Tests.Operations.CapturingLogger _log = new();
 
+    /// <summary>What the status reads being answered may hold here: more than NATS's max_payload (1 MiB), less than 'big''s max-output.</summary>
+    private const long StatusReadBytes = 4 << 20;
+
     /// <summary>The <c>--async-store</c> the tests keep their calls in.</summary>
     protected virtual string Store(string folder) => Path.Combine(folder, "calls.db");
 
     public async Task InitializeAsync()
     {
         var settings = new AsyncSettings(Store(_folder), TimeSpan.FromHours(1), CallbackPolicy.None);
-        _calls = new AsyncCallService(await CallStores.OpenAsync(settings, static _ => null, NullLogger.Instance), settings, NullLogger.Instance);
+        _calls = new AsyncCallService(await CallStores.OpenAsync(settings, static _ => null, NullLogger.Instance), settings, NullLogger.Instance, StatusReadBytes);
         string worker = Path.Combine(_folder, "worker.py");
         await File.WriteAllTextAsync(worker, WorkerScript);
         Proc[] functions =
@@ -36,6 +39,7 @@ public class AsyncServerTests : IAsyncLifetime
             new("mid", "cat", [], takesAsync: true, timeoutMilliseconds: 6000, maxBody: 64 << 10),
             new("warm", "python3", [worker], mode: FunctionMode.Http, takesAsync: true, methods: ["POST"]),
             new("big", "cat", [], takesAsync: true, maxOutput: AsyncCallService.StatusReadBytes),
+            new("small-out", "head", ["-c", "5"], takesAsync: true, maxOutput: AsyncCallService.StatusReadBytes),
         ];
         _server = await TestServer.StartAsync(functions, asyncCalls: _calls, loggerFactory: _log);
         _calls.AttachMetrics(_server.Server.Meter);
@@ -117,34 +121,45 @@ public class AsyncServerTests : IAsyncLifetime
     [Fact]
     public async Task Status_reads_hold_no_more_than_their_budget_and_one_finding_no_room_gets_503()
     {
-        // 'big' may write as much output as the status reads may hold together: each read takes the whole budget until
-        // the store is read, then keeps the size of the output. A reader that does not read holds its 512 KiB (of zero
-        // bytes, which JSON escapes as 3 MiB): the next read finds no room for 'big''s max-output, waits, and is refused.
-        const int output = 512 << 10;
+        // Readers that do not read hold their outputs (960 KiB of zero bytes each, which JSON escapes as 5.6 MiB) until
+        // their answers are sent: 4 of them hold 3.75 MiB of the 4 MiB budget, and a fifth read, weighing the output as
+        // the store tells it (SQLite: its length; NATS: a message's max_payload, 1 MiB), waits and is refused.
+        const int output = 960 << 10, stalled = 4;
         (string location, _, _) = await CallAndReadAsync("big", new byte[output]);
-        var server = _server.Client.BaseAddress!;
-        using var stalled = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        stalled.ReceiveBufferSize = 4096;
-        await stalled.ConnectAsync(server.Host, server.Port);
-        await stalled.SendAsync(Encoding.ASCII.GetBytes($"GET {location} HTTP/1.1\r\nHost: {server.Authority}\r\n\r\n"));
-        for (int i = 0; _calls.StatusReadsHeld.Held != output && i < 500; i++)
+        var readers = new List<System.Net.Sockets.Socket>();
+        try
         {
-            await Task.Delay(10);
+            for (int i = 0; i < stalled; i++)
+            {
+                readers.Add(await StartReadingAsync(location));
+            }
+
+            for (int i = 0; _calls.StatusReadsHeld.Held != stalled * output && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(stalled * output, _calls.StatusReadsHeld.Held);
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            using (HttpResponseMessage busy = await _server.Client.GetAsync(location))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+                Assert.Equal("1", busy.Headers.GetValues("Retry-After").Single());
+                Assert.Contains("busy answering other status reads", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+
+            Assert.True(took.Elapsed >= AsyncCallService.StatusReadPatience - TimeSpan.FromMilliseconds(100), $"503 after {took.ElapsedMilliseconds} ms");
+            Assert.Equal(stalled * output, _calls.StatusReadsHeld.Held);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket reader in readers)
+            {
+                reader.Dispose();
+            }
         }
 
-        Assert.Equal(output, _calls.StatusReadsHeld.Held);
-        var took = System.Diagnostics.Stopwatch.StartNew();
-        using (HttpResponseMessage busy = await _server.Client.GetAsync(location))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
-            Assert.Equal("1", busy.Headers.GetValues("Retry-After").Single());
-            Assert.Contains("busy answering other status reads", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        }
-
-        Assert.True(took.Elapsed >= AsyncCallService.StatusReadPatience - TimeSpan.FromMilliseconds(100), $"503 after {took.ElapsedMilliseconds} ms");
-
-        // The reader goes away: what it held is given back, and the next read is answered.
-        stalled.Dispose();
+        // The readers go away: what they held is given back, and the next read is answered.
         for (int i = 0; _calls.StatusReadsHeld.Held != 0 && i < 500; i++)
         {
             await Task.Delay(10);
@@ -154,6 +169,53 @@ public class AsyncServerTests : IAsyncLifetime
         using HttpResponseMessage answered = await _server.Client.GetAsync(location);
         Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
         Assert.Equal(0, _calls.StatusReadsHeld.Held);
+    }
+
+    [Fact]
+    public async Task A_status_read_weighs_the_output_the_call_has_not_its_functions_max_output()
+    {
+        // 'small-out' may write more output than all status reads may hold (its max-output is 128 MiB, the budget 4 MiB)
+        // and writes 5 bytes. While a reader that does not read holds 960 KiB, its calls' status reads are answered at
+        // once: each weighs the output the store says the call has (NATS: at most a message), not the 128 MiB it might have.
+        (string large, _, _) = await CallAndReadAsync("big", new byte[960 << 10]);
+        (string small, _, System.Text.Json.JsonElement first) = await CallAndReadAsync("small-out", "0123456789"u8.ToArray());
+        Assert.Equal("01234", first.GetProperty("output").GetString());
+        using (System.Net.Sockets.Socket reader = await StartReadingAsync(large))
+        {
+            for (int i = 0; _calls.StatusReadsHeld.Held != 960 << 10 && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(960 << 10, _calls.StatusReadsHeld.Held);
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 0; i < 3; i++)
+            {
+                using HttpResponseMessage answered = await _server.Client.GetAsync(small);
+                Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+                Assert.Contains("\"output\":\"01234\"", await answered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+
+            Assert.True(took.Elapsed < AsyncCallService.StatusReadPatience, $"3 reads of 5 bytes took {took.ElapsedMilliseconds} ms");
+            Assert.Equal(960 << 10, _calls.StatusReadsHeld.Held);
+        }
+
+        for (int i = 0; _calls.StatusReadsHeld.Held != 0 && i < 500; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, _calls.StatusReadsHeld.Held);
+    }
+
+    /// <summary>A connection of its own that asks for the status at <paramref name="location"/> and does not read the answer.</summary>
+    private async Task<System.Net.Sockets.Socket> StartReadingAsync(string location)
+    {
+        Uri server = _server.Client.BaseAddress!;
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await socket.ConnectAsync(server.Host, server.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {location} HTTP/1.1\r\nHost: {server.Authority}\r\n\r\n"));
+        return socket;
     }
 
     /// <summary>Calls <paramref name="function"/> asynchronously with <paramref name="body"/>, waits until it is done, and reads its status: where, the JSON as sent, and parsed.</summary>

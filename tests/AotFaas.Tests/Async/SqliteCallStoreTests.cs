@@ -22,6 +22,29 @@ public sealed class SqliteCallStoreTests : IDisposable
     };
 
     [Fact]
+    public async Task A_calls_output_size_is_told_without_its_output_and_its_status_leaves_the_body_out()
+    {
+        await using SqliteCallStore store = SqliteCallStore.Open(File);
+        Assert.Equal(EnqueueResult.Accepted, await store.EnqueueAsync(Call("a"), 10));
+        Assert.Equal(0, await store.OutputSizeAsync("f", "a"));
+        Assert.Equal(0, await store.OutputSizeAsync("g", "a"));
+        Assert.Equal(0, await store.OutputSizeAsync("f", "nope"));
+        StoredCall status = (await store.FindAsync("f", "a"))!;
+        Assert.Equal((CallState.Queued, 0, 0), (status.State, status.Body.Length, status.Request.Length));
+
+        StoredCall claimed = (await store.ClaimNextAsync("f", "me"))!;
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, claimed.Body);
+        claimed.State = CallState.Done;
+        claimed.Status = 200;
+        claimed.EndedAt = 100;
+        claimed.Output = new byte[70_001];
+        await store.CompleteAsync(claimed);
+        Assert.Equal(70_001, await store.OutputSizeAsync("f", "a"));
+        Assert.Equal(0, await store.OutputSizeAsync("g", "a"));
+        Assert.Equal(70_001, (await store.FindAsync("f", "a"))!.Output!.Length);
+    }
+
+    [Fact]
     public async Task Calls_are_claimed_oldest_first_per_function_and_survive_a_reopen()
     {
         await using (SqliteCallStore store = SqliteCallStore.Open(File))

@@ -55,8 +55,19 @@ public interface ICallStore : IAsyncDisposable
     /// </summary>
     Task RequeueAsync(StoredCall call);
 
-    /// <summary>The call <paramref name="id"/> of <paramref name="function"/>, or null (never stored, or past its retention).</summary>
+    /// <summary>
+    /// The call <paramref name="id"/> of <paramref name="function"/> as its status shows it, or null (never stored, or
+    /// past its retention). A store that keeps a call's request and body apart leaves them out (empty).
+    /// </summary>
     Task<StoredCall?> FindAsync(string function, string id);
+
+    /// <summary>
+    /// The most bytes of output <see cref="FindAsync"/> can bring for the call <paramref name="id"/> of
+    /// <paramref name="function"/> now, read without reading the output: its length where the store can tell (0 for a
+    /// call without output, or no call), otherwise the most one of the store's records holds. A status read takes this
+    /// much of its budget before it reads the call.
+    /// </summary>
+    Task<long> OutputSizeAsync(string function, string id);
 
     /// <summary>
     /// Calls left running by a server that is gone (<paramref name="ownerAlive"/> says no for its owner) are queued again;

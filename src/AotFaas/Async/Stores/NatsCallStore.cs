@@ -464,6 +464,9 @@ public sealed partial class NatsCallStore : ICallStore
         }
     }).ConfigureAwait(false);
 
+    /// <summary>A record is one message: at most the server's max_payload, outputs cut to fit (<see cref="Fitted"/>).</summary>
+    public Task<long> OutputSizeAsync(string function, string id) => Task.FromResult(MaxPayload);
+
     /// <summary>JetStream gives a dead server's calls to another by itself (after the ack wait): nothing to do.</summary>
     public Task<int> RecoverAsync(Func<string?, bool> ownerAlive) => Task.FromResult(0);
 

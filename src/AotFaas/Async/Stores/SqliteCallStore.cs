@@ -71,6 +71,9 @@ public sealed class SqliteCallStore : ICallStore
 
     private const string Columns = "c.id, c.function, c.state, c.accepted_at, c.started_at, c.ended_at, c.runs, b.request, b.body, c.callback_url, c.status, c.exit, c.content_type, b.output, c.callback_state, c.callback_attempts, c.callback_due_at";
 
+    /// <summary>The same, without the request and the body: a status shows neither, and a body may be large.</summary>
+    private const string StatusColumns = "c.id, c.function, c.state, c.accepted_at, c.started_at, c.ended_at, c.runs, NULL, NULL, c.callback_url, c.status, c.exit, c.content_type, b.output, c.callback_state, c.callback_attempts, c.callback_due_at";
+
     private const string FromCalls = "calls c LEFT JOIN blobs b ON b.id = c.id";
 
     private static int s_provider;
@@ -247,12 +250,23 @@ public sealed class SqliteCallStore : ICallStore
 
     public Task<StoredCall?> FindAsync(string function, string id) => Post(() =>
     {
-        sqlite3_stmt select = Statement($"SELECT {Columns} FROM {FromCalls} WHERE c.id = ?1 AND c.function = ?2");
+        sqlite3_stmt select = Statement($"SELECT {StatusColumns} FROM {FromCalls} WHERE c.id = ?1 AND c.function = ?2");
         Bind(select, 1, id);
         Bind(select, 2, function);
         StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
         raw.sqlite3_reset(select);
         return call;
+    });
+
+    /// <summary>The output's length, read from the record's header (SQLite's <c>length()</c> of a blob does not load it).</summary>
+    public Task<long> OutputSizeAsync(string function, string id) => Post(() =>
+    {
+        sqlite3_stmt select = Statement("SELECT length(b.output) FROM calls c JOIN blobs b ON b.id = c.id WHERE c.id = ?1 AND c.function = ?2");
+        Bind(select, 1, id);
+        Bind(select, 2, function);
+        long size = raw.sqlite3_step(select) == raw.SQLITE_ROW ? raw.sqlite3_column_int64(select, 0) : 0;
+        raw.sqlite3_reset(select);
+        return size;
     });
 
     public Task<int> RecoverAsync(Func<string?, bool> ownerAlive) => Post(() =>
