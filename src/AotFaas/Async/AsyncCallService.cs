@@ -375,6 +375,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
         // Room for the output the store says the call has (or may have), before the call is read; given back when the
         // answer is sent (or the request ends), less what was not found. A call that ended between the two reads has
         // more output than was weighed: it is weighed again (twice at most; the third time its output is kept as read).
+        // An output larger than all the reads may hold takes all of it, and is not weighed again.
         StatusReads.Lease? lease;
         StoredCall? call;
         for (int attempt = 1; ; attempt++)
@@ -409,7 +410,7 @@ public sealed partial class AsyncCallService : IAsyncCalls, IAsyncDisposable
                 return InvokeResult.Refusal(StatusCodes.Status503ServiceUnavailable, $"the call could not be read: {e.Message}", LogLevel.Error);
             }
 
-            if ((call?.Output?.Length ?? 0) <= lease.Bytes || attempt == 3)
+            if ((call?.Output?.Length ?? 0) <= lease.Bytes || lease.Bytes >= _statusReads.Limit || attempt == 3)
             {
                 break;
             }

@@ -31,10 +31,10 @@ namespace AotFaas.Async;
 /// </para>
 /// <para>
 /// A body waiting for room is not read: the server's HTTP layer keeps up to its request buffer (1 MiB by default) of it
-/// on the caller's behalf, outside the budget. So at most <see cref="MaxWaiters"/> bodies wait for room to grow; past
-/// them a body finds no room at once (its caller gets 503 and Retry-After), instead of hundreds of callers each parking
-/// a buffer for their whole timeout. A body that has all come (waiting for its one array, or for the copy that ends it)
-/// has nothing unread and is not counted.
+/// on the caller's behalf, outside the budget, whether all of it has come or not. So at most <see cref="MaxWaiters"/>
+/// bodies wait for room to grow, or for their one array once they have all come; past them a body finds no room at once
+/// (its caller gets 503 and Retry-After), instead of hundreds of callers each parking a buffer for their whole timeout.
+/// A body waiting for the copy that ends it holds what came in its array, inside the budget, and is not counted.
 /// </para>
 /// </remarks>
 internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
@@ -64,10 +64,10 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
         }
     }
 
-    /// <summary>The most bodies that wait for room to grow at once (their unread bytes are held outside the budget).</summary>
+    /// <summary>The most bodies that wait for room to grow at once, or for their one array (their bytes are held outside the budget).</summary>
     public int MaxWaiters { get; } = maxWaiters;
 
-    /// <summary>Bodies waiting for room to grow now.</summary>
+    /// <summary>Bodies waiting for room to grow, or for their one array, now.</summary>
     public int Waiting
     {
         get
@@ -135,7 +135,7 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
     }
 
     /// <summary>Takes the room of <paramref name="share"/>'s next array now, or queues a waiter for it.</summary>
-    private ValueTask<long> TakeAsync(Share share, long needed, bool last, CancellationToken cancellationToken)
+    private ValueTask<long> TakeAsync(Share share, long needed, bool last, bool unread, CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_lock)
@@ -147,15 +147,16 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
                 return ValueTask.FromResult(room);
             }
 
-            // Past the waiters a body may have, none is left: refused at once, as at its deadline.
-            if (cancellationToken.IsCancellationRequested || (!last && _growing >= MaxWaiters))
+            // Past the waiters with bytes left in the HTTP layer a body may have, none is left: refused at once, as at
+            // its deadline.
+            if (cancellationToken.IsCancellationRequested || (unread && _growing >= MaxWaiters))
             {
                 return ValueTask.FromResult(0L);
             }
 
-            waiter = new Waiter(this, share, needed, last);
+            waiter = new Waiter(this, share, needed, last, unread);
             waiter.Node = _waiters.AddLast(waiter);
-            _growing += last ? 0 : 1;
+            _growing += unread ? 1 : 0;
             share.Waiting = waiter;
         }
 
@@ -207,16 +208,19 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
     private void Remove(Waiter waiter)
     {
         _waiters.Remove(waiter.Node!);
-        _growing -= waiter.Last ? 0 : 1;
+        _growing -= waiter.Unread ? 1 : 0;
     }
 
-    internal sealed class Waiter(BodyBudget owner, Share share, long needed, bool last) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
+    internal sealed class Waiter(BodyBudget owner, Share share, long needed, bool last, bool unread) : TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public Share Share { get; } = share;
 
         public long Needed { get; } = needed;
 
         public bool Last { get; } = last;
+
+        /// <summary>Its bytes are in the HTTP layer's buffer, not yet in an array: counted among <see cref="MaxWaiters"/>.</summary>
+        public bool Unread { get; } = unread;
 
         public LinkedListNode<Waiter>? Node { get; set; }
 
@@ -281,7 +285,7 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
                 throw new ArgumentOutOfRangeException(nameof(needed), needed, $"not between the room {_room} and the claim {_claim}");
             }
 
-            return Take(needed, last: whole, cancellationToken);
+            return Take(needed, last: whole, unread: true, cancellationToken);
         }
 
         /// <summary>
@@ -295,7 +299,7 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
                 throw new ArgumentOutOfRangeException(nameof(written), written, $"not between 0 and the room {_room}");
             }
 
-            return Take(written, last: true, cancellationToken);
+            return Take(written, last: true, unread: false, cancellationToken);
         }
 
         /// <summary>The body moved to the array taken last: the one it was in is given back.</summary>
@@ -325,9 +329,9 @@ internal sealed class BodyBudget(int maxWaiters = BodyBudget.DefaultMaxWaiters)
             }
         }
 
-        private async ValueTask<long> Take(long needed, bool last, CancellationToken cancellationToken)
+        private async ValueTask<long> Take(long needed, bool last, bool unread, CancellationToken cancellationToken)
         {
-            long room = await _owner.TakeAsync(this, needed, last, cancellationToken).ConfigureAwait(false);
+            long room = await _owner.TakeAsync(this, needed, last, unread, cancellationToken).ConfigureAwait(false);
             _next = room;
             _bytes += room;
             return room;

@@ -496,6 +496,52 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bodies_that_have_all_come_but_find_no_room_take_the_waiters_places_too()
+    {
+        // The budget of 'small' is full. Whole bodies that find no room wait with their bytes in Kestrel's buffer, as
+        // bodies still coming do: as many as may wait do, and one more is answered 503 at once, not parked with the rest.
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < AsyncCallService.MaxBodiesInBudget; i++)
+            {
+                held.Add(await SendPartAsync("small", 1000, new string('x', 999)));
+            }
+
+            await HeldAsync(bodies: 4, bytes: 4000);
+            for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
+            {
+                held.Add(await SendPartAsync("small", 500, new string('w', 500)));
+            }
+
+            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            using (System.Net.Sockets.Socket refused = await SendPartAsync("small", 500, new string('r', 500)))
+            {
+                Assert.StartsWith("HTTP/1.1 503", await ReadAnswerAsync(refused), StringComparison.Ordinal);
+            }
+
+            Assert.True(took.ElapsedMilliseconds < 5000, $"503 after {took.ElapsedMilliseconds} ms");
+            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await HeldAsync(bodies: 0, bytes: 0);
+        Assert.Equal(0, _calls.BodiesWaiting);
+    }
+
+    [Fact]
     public async Task A_small_body_without_a_length_goes_through_while_stalled_bodies_hold_more_than_half_the_budget()
     {
         // 'mid' takes at most 64 KiB: the budget is 256 KiB. 4 callers announce 64 KiB and send 40 KiB of it, and stall:

@@ -179,7 +179,7 @@ public sealed class BodyBudgetTests
     }
 
     [Fact]
-    public async Task Past_its_waiters_a_body_finds_no_room_at_once_and_one_waiting_to_end_is_not_counted()
+    public async Task Past_its_waiters_a_body_finds_no_room_at_once_whole_or_not_and_one_waiting_to_end_is_not_counted()
     {
         // A full budget: two bodies may wait to grow; a third is refused at once, not at its deadline.
         var budget = new BodyBudget(maxWaiters: 2);
@@ -224,6 +224,16 @@ public sealed class BodyBudgetTests
         ValueTask<long> grows = grower.GrowAsync(10, CancellationToken.None);
         Assert.False(grows.IsCompleted);
         Assert.Equal(1, unbounded.Waiting);
+
+        // A body that has all come but has no array yet waits with its bytes in the HTTP layer's buffer: it takes a
+        // waiter's place, and past them it is refused at once too.
+        using (BodyBudget.Share parked = unbounded.Enter(U, U))
+        {
+            ValueTask<long> refusedWhole = parked.GrowAsync(10, CancellationToken.None, whole: true);
+            Assert.True(refusedWhole.IsCompleted);
+            Assert.Equal(0, await refusedWhole);
+        }
+
         filler.Dispose();
         Assert.Equal(U, await end.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(U, await grows.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
@@ -254,7 +264,7 @@ public sealed class BodyBudgetTests
         using BodyBudget.Share large = budget.Enter(null, 24 * U);
         ValueTask<long> large20 = large.GrowAsync(20 * U, CancellationToken.None, whole: true);
         Assert.False(large20.IsCompleted);
-        Assert.Equal(1, budget.Waiting);
+        Assert.Equal(2, budget.Waiting);
         held.Dispose();
         Assert.Equal(20 * U, await large20.AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
     }
