@@ -115,6 +115,7 @@ await using FaasServer server = created;
 
 var swap = new BinarySwap(args, log);
 using var signals = new ShutdownSignals(log, swap.OnHangUp);
+HeldSignals.Release();
 
 server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName), warmUp);
 
