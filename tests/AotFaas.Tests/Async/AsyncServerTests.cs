@@ -443,12 +443,14 @@ public class AsyncServerTests : IAsyncLifetime
         await HeldAsync(bodies: 0, bytes: 0);
     }
 
-    [Fact]
-    public async Task Past_the_bodies_that_may_wait_for_room_a_caller_gets_503_at_once_not_at_its_deadline()
+    [Theory]
+    [InlineData(1000)] // bodies still coming: 7 of 1000 bytes sent
+    [InlineData(7)] // bodies that have all come, but find no room for their one array
+    public async Task Past_the_bodies_that_may_wait_for_room_a_caller_gets_503_at_once_not_at_its_deadline(int length)
     {
         // The budget of 'small' (4 bodies of 1000 bytes) is full, and as many callers as may wait for room do, each
-        // with bytes the server holds unread: one more is answered at once, well before its deadline of 10 s, and its
-        // connection closed.
+        // with bytes the server's HTTP layer holds (whether all of them came or not): one more is answered at once,
+        // well before its deadline of 10 s, and its connection closed.
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
@@ -460,17 +462,12 @@ public class AsyncServerTests : IAsyncLifetime
             await HeldAsync(bodies: 4, bytes: 4000);
             for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
             {
-                held.Add(await SendPartAsync("small", 1000, "waiting"));
+                held.Add(await SendPartAsync("small", length, "waiting"));
             }
 
-            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
-            {
-                await Task.Delay(10);
-            }
-
-            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+            await AllWaiterPlacesTakenAsync();
             var took = System.Diagnostics.Stopwatch.StartNew();
-            using (System.Net.Sockets.Socket refused = await SendPartAsync("small", 1000, "one more"))
+            using (System.Net.Sockets.Socket refused = await SendPartAsync("small", length, "one mor"))
             {
                 string answer = await ReadAnswerAsync(refused);
                 Assert.StartsWith("HTTP/1.1 503", answer, StringComparison.Ordinal);
@@ -496,70 +493,15 @@ public class AsyncServerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bodies_that_have_all_come_but_find_no_room_take_the_waiters_places_too()
-    {
-        // The budget of 'small' is full. Whole bodies that find no room wait with their bytes in Kestrel's buffer, as
-        // bodies still coming do: as many as may wait do, and one more is answered 503 at once, not parked with the rest.
-        var held = new List<System.Net.Sockets.Socket>();
-        try
-        {
-            for (int i = 0; i < AsyncCallService.MaxBodiesInBudget; i++)
-            {
-                held.Add(await SendPartAsync("small", 1000, new string('x', 999)));
-            }
-
-            await HeldAsync(bodies: 4, bytes: 4000);
-            for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
-            {
-                held.Add(await SendPartAsync("small", 500, new string('w', 500)));
-            }
-
-            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
-            {
-                await Task.Delay(10);
-            }
-
-            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
-            var took = System.Diagnostics.Stopwatch.StartNew();
-            using (System.Net.Sockets.Socket refused = await SendPartAsync("small", 500, new string('r', 500)))
-            {
-                Assert.StartsWith("HTTP/1.1 503", await ReadAnswerAsync(refused), StringComparison.Ordinal);
-            }
-
-            Assert.True(took.ElapsedMilliseconds < 5000, $"503 after {took.ElapsedMilliseconds} ms");
-            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
-        }
-        finally
-        {
-            foreach (System.Net.Sockets.Socket socket in held)
-            {
-                socket.Dispose();
-            }
-        }
-
-        await HeldAsync(bodies: 0, bytes: 0);
-        Assert.Equal(0, _calls.BodiesWaiting);
-    }
-
-    [Fact]
     public async Task A_small_body_without_a_length_goes_through_while_stalled_bodies_hold_more_than_half_the_budget()
     {
         // 'mid' takes at most 64 KiB: the budget is 256 KiB. 4 callers announce 64 KiB and send 40 KiB of it, and stall:
         // they hold at least 160 KiB. A body without a length may need twice its max-body (128 KiB) to end, so one that
         // is still coming waits for room; a small one that has all come needs only its size.
-        const int stalled = 4, sent = 40 << 10;
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
-            for (int i = 0; i < stalled; i++)
-            {
-                held.Add(await SendPartAsync("mid", 64 << 10, new string('s', sent)));
-            }
-
-            for (int i = 0; (_calls.BodiesBeingRead < stalled || _calls.BodyBytesHeld < stalled * (long)sent) && i < 500; i++)
-            {
-                await Task.Delay(10);
-            }
+            await StallMidAsync(held);
 
             Assert.True(_calls.BodyByteBudget - _calls.BodyBytesHeld < 2 * (64 << 10), $"{_calls.BodyBytesHeld} of {_calls.BodyByteBudget} held");
 
@@ -573,7 +515,7 @@ public class AsyncServerTests : IAsyncLifetime
                 Assert.StartsWith("HTTP/1.1 202", await ReadAnswerAsync(chunked), StringComparison.Ordinal);
             }
 
-            Assert.True(took.ElapsedMilliseconds < 3000, $"a small chunked body waited {took.ElapsedMilliseconds} ms behind {stalled} stalled ones (its deadline is 6 s)");
+            Assert.True(took.ElapsedMilliseconds < 3000, $"a small chunked body waited {took.ElapsedMilliseconds} ms behind {StalledMid} stalled ones (its deadline is 6 s)");
         }
         finally
         {
@@ -592,31 +534,17 @@ public class AsyncServerTests : IAsyncLifetime
         // 4 callers of 'mid' hold 160 KiB of its 256 KiB budget; 16 bodies in chunks have sent a first chunk and wait
         // for room to grow (all the places there are). A small body in chunks sent whole with its head is handed over
         // chunk by chunk before its end is parsed: it must be seen whole and stored, not refused as one more waiter.
-        const int stalled = 4, sent = 40 << 10;
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
-            for (int i = 0; i < stalled; i++)
-            {
-                held.Add(await SendPartAsync("mid", 64 << 10, new string('s', sent)));
-            }
-
-            for (int i = 0; (_calls.BodiesBeingRead < stalled || _calls.BodyBytesHeld < stalled * (long)sent) && i < 500; i++)
-            {
-                await Task.Delay(10);
-            }
+            await StallMidAsync(held);
 
             for (int i = 0; i < BodyBudget.DefaultMaxWaiters; i++)
             {
                 held.Add(await SendChunkAsync("mid", new string('w', 1000)));
             }
 
-            for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
-            {
-                await Task.Delay(10);
-            }
-
-            Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
+            await AllWaiterPlacesTakenAsync();
 
             // One more that is still coming is refused at once, as before.
             using (System.Net.Sockets.Socket refused = await SendChunkAsync("mid", "still coming"))
@@ -754,6 +682,38 @@ public class AsyncServerTests : IAsyncLifetime
         await socket.ConnectAsync(server.Host, server.Port);
         await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /async-function/{function} HTTP/1.1\r\nHost: {server.Authority}\r\nTransfer-Encoding: chunked\r\n\r\n{chunk.Length:x}\r\n{chunk}\r\n"));
         return socket;
+    }
+
+    /// <summary>How many callers <see cref="StallMidAsync"/> stalls.</summary>
+    private const int StalledMid = 4;
+
+    /// <summary>
+    /// <see cref="StalledMid"/> callers of 'mid' (max-body 64 KiB, a budget of 256 KiB) announce 64 KiB, send 40 KiB of
+    /// it and stall, on connections added to <paramref name="held"/>: they hold at least 160 KiB, once this returns.
+    /// </summary>
+    private async Task StallMidAsync(List<System.Net.Sockets.Socket> held)
+    {
+        const int sent = 40 << 10;
+        for (int i = 0; i < StalledMid; i++)
+        {
+            held.Add(await SendPartAsync("mid", 64 << 10, new string('s', sent)));
+        }
+
+        for (int i = 0; (_calls.BodiesBeingRead < StalledMid || _calls.BodyBytesHeld < StalledMid * (long)sent) && i < 500; i++)
+        {
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>Waits until as many bodies wait for room as may.</summary>
+    private async Task AllWaiterPlacesTakenAsync()
+    {
+        for (int i = 0; _calls.BodiesWaiting < BodyBudget.DefaultMaxWaiters && i < 500; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(BodyBudget.DefaultMaxWaiters, _calls.BodiesWaiting);
     }
 
     /// <summary>Waits until the bodies being read or stored, and the bytes they hold, are as said; never over the budget meanwhile.</summary>
