@@ -78,6 +78,15 @@ if (missingSecrets.Count > 0)
 bool json = options.LogFormat == "json";
 using ServerLoggerFactory loggerFactory = ServerLoggerFactory.Create(json, Console.OpenStandardOutput);
 ILogger log = loggerFactory.CreateLogger("AotFaas");
+
+// The signals' handlers, as soon as there is a log to write to: the addresses listen already, and the handled signals
+// are held until now (HeldSignals). A SIGHUP before the server serves swaps once it does; a stop signal drains it, or
+// ends a start still opening the store. Never disposed: a signal in the last milliseconds of the shutdown would find
+// its default action again and end the process before its last lines are written.
+var swap = new BinarySwap(args, log);
+var signals = new ShutdownSignals(log, swap.OnHangUp);
+HeldSignals.Release();
+
 // Opened by a method of its own and awaited outside the constant's test: an await inside a block the constant turns
 // off stays reachable from the state machine's resumption, and kept the stores' code (NATS, SQLite) in every binary.
 Task<AsyncCallService>? openingAsyncCalls = FunctionTable.TakesAsyncCalls && asyncSettings is not null
@@ -86,6 +95,13 @@ Task<AsyncCallService>? openingAsyncCalls = FunctionTable.TakesAsyncCalls && asy
 AsyncCallService? asyncCalls = null;
 if (openingAsyncCalls is not null)
 {
+    // A store that does not answer holds the start up to its timeout (NATS: 10 s): a stop signal meanwhile ends it.
+    if (await Task.WhenAny(openingAsyncCalls, signals.Stopping) != openingAsyncCalls)
+    {
+        log.LogInformation("Stopping before the server started: the store is still being opened; exiting");
+        return 0;
+    }
+
     try
     {
         asyncCalls = await openingAsyncCalls;
@@ -112,10 +128,6 @@ catch (InvalidOperationException e)
 }
 
 await using FaasServer server = created;
-
-var swap = new BinarySwap(args, log);
-using var signals = new ShutdownSignals(log, swap.OnHangUp);
-HeldSignals.Release();
 
 server.WarmUpInBackground(FunctionTable.All.Select(proc => proc.FuncName), warmUp);
 

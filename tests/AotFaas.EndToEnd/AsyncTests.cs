@@ -77,6 +77,43 @@ public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : 
         }
     }
 
+    [Fact]
+    public async Task A_stop_signal_while_the_store_is_being_opened_ends_the_start_at_once()
+    {
+        // A NATS address that takes connections and never answers: the store's open waits for its timeout (5 s and
+        // more) while the server's address answers already. SIGTERM then ends the start, instead of waiting for it.
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var taken = new ConcurrentBag<System.Net.Sockets.Socket>();
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                taken.Add(await silent.AcceptSocketAsync());
+            }
+        });
+        string dir = NewDir();
+        int port = RunningServer.FreePort();
+        string nats = $"nats://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/calls";
+        try
+        {
+            await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}", "--async-store", nats], AsyncBinary.Environment(dir), dir);
+            Assert.True(await ProcessInfo.EventuallyAsync(() => !taken.IsEmpty), "the server never connected to the store");
+            var took = System.Diagnostics.Stopwatch.StartNew();
+            Assert.Equal(0, Kill(server.ProcessId, 15));
+            Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+            Assert.True(took.Elapsed < TimeSpan.FromSeconds(3), $"exited {took.ElapsedMilliseconds} ms after SIGTERM");
+            Assert.Contains("Stopping before the server started", server.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (System.Net.Sockets.Socket socket in taken)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
     /// <summary>Starts a server working in <paramref name="dir"/> (a new folder when null), its store there.</summary>
     private protected async Task<Server> StartAsync(string? dir = null, params string[] extra)
     {

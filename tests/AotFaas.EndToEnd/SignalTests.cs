@@ -68,6 +68,33 @@ public sealed partial class SignalTests(PublishedBinary binary)
     }
 
     [Theory]
+    [InlineData(10)] // SIGUSR1
+    [InlineData(1)] // SIGHUP
+    public async Task A_signal_while_the_server_shuts_down_is_still_handled_and_it_exits_0_having_said_so(int signal)
+    {
+        // The handlers stay registered to the end: one that arrives in the shutdown's last milliseconds (the listeners
+        // closing, the logs written) no longer finds its default action and ends the process before its last lines.
+        for (int round = 0; round < 3; round++)
+        {
+            await using RunningServer server = await StartAsync(binary.Path);
+            using (HttpResponseMessage response = await server.Client.PostAsync("/function/cat", new StringContent("x")))
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            Assert.Equal(0, Kill(server.ProcessId, 15));
+            for (int i = 0; i < 10 && server.ExitCode is null; i++)
+            {
+                await Task.Delay(3);
+                Kill(server.ProcessId, signal);
+            }
+
+            Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains("Stopped", server.Output, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
     [InlineData(3)] // SIGQUIT, nginx's graceful stop
     [InlineData(30)] // SIGPWR, LXC's halt
     [InlineData(37)] // SIGRTMIN+3, systemd's halt
