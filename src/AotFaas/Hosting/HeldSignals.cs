@@ -11,8 +11,9 @@ namespace AotFaas.Hosting;
 public static partial class HeldSignals
 {
     /// <summary>
-    /// Gives the held signals a thread that takes them; call it on the main thread once every handler is registered.
-    /// Where the C part is not linked (a JIT run, a build for another architecture) nothing was held and nothing is done.
+    /// Gives the held signals a thread that takes them, once every handler is registered: the calling thread if it is
+    /// the main thread (which waits in Main until the process ends), otherwise a thread of their own. Where the C part
+    /// is not linked (a JIT run, a build for another architecture) nothing was held and nothing is done.
     /// </summary>
     public static void Release()
     {
