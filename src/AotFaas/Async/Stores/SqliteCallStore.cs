@@ -71,10 +71,10 @@ public sealed class SqliteCallStore : ICallStore
 
     private const string Columns = "c.id, c.function, c.state, c.accepted_at, c.started_at, c.ended_at, c.runs, b.request, b.body, c.callback_url, c.status, c.exit, c.content_type, b.output, c.callback_state, c.callback_attempts, c.callback_due_at";
 
-    /// <summary>The same, without the request and the body: a status shows neither, and a body may be large.</summary>
-    private const string StatusColumns = "c.id, c.function, c.state, c.accepted_at, c.started_at, c.ended_at, c.runs, NULL, NULL, c.callback_url, c.status, c.exit, c.content_type, b.output, c.callback_state, c.callback_attempts, c.callback_due_at";
-
     private const string FromCalls = "calls c LEFT JOIN blobs b ON b.id = c.id";
+
+    /// <summary>A call as its status shows it: <see cref="Columns"/> with the request and the body left out (a body may be large).</summary>
+    private static readonly string FindStatus = $"SELECT {Columns.Replace("b.request, b.body", "NULL, NULL", StringComparison.Ordinal)} FROM {FromCalls} WHERE c.id = ?1 AND c.function = ?2";
 
     private static int s_provider;
 
@@ -250,7 +250,7 @@ public sealed class SqliteCallStore : ICallStore
 
     public Task<StoredCall?> FindAsync(string function, string id) => Post(() =>
     {
-        sqlite3_stmt select = Statement($"SELECT {StatusColumns} FROM {FromCalls} WHERE c.id = ?1 AND c.function = ?2");
+        sqlite3_stmt select = Statement(FindStatus);
         Bind(select, 1, id);
         Bind(select, 2, function);
         StoredCall? call = raw.sqlite3_step(select) == raw.SQLITE_ROW ? Read(select) : null;
