@@ -89,13 +89,16 @@ HeldSignals.Release();
 
 // Opened by a method of its own and awaited outside the constant's test: an await inside a block the constant turns
 // off stays reachable from the state machine's resumption, and kept the stores' code (NATS, SQLite) in every binary.
+// On the thread pool: SQLite's open is synchronous, and waits up to its busy timeout (5 s) for a file another process
+// has locked; the main thread stays free to see a stop signal meanwhile.
 Task<AsyncCallService>? openingAsyncCalls = FunctionTable.TakesAsyncCalls && asyncSettings is not null
-    ? AsyncCallService.OpenAsync(asyncSettings!, Environment.GetEnvironmentVariable, loggerFactory.CreateLogger("AotFaas.Async"))
+    ? Task.Run(() => AsyncCallService.OpenAsync(asyncSettings!, Environment.GetEnvironmentVariable, loggerFactory.CreateLogger("AotFaas.Async")))
     : null;
 AsyncCallService? asyncCalls = null;
 if (openingAsyncCalls is not null)
 {
-    // A store that does not answer holds the start up to its timeout (NATS: 10 s): a stop signal meanwhile ends it.
+    // A store that does not answer holds the start up to its timeout (NATS: 10 s, a locked SQLite file: 5 s): a stop
+    // signal meanwhile ends it.
     if (await Task.WhenAny(openingAsyncCalls, signals.Stopping) != openingAsyncCalls)
     {
         log.LogInformation("Stopping before the server started: the store is still being opened; exiting");

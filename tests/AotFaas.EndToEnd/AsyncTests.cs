@@ -77,11 +77,13 @@ public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : 
         }
     }
 
-    [Fact]
-    public async Task A_stop_signal_while_the_store_is_being_opened_ends_the_start_at_once()
+    [Theory]
+    [InlineData("nats")] // an address that takes connections and never answers: the open waits 5 s and more
+    [InlineData("sqlite")] // a file another process holds locked: the open waits for SQLite's busy timeout (5 s)
+    public async Task A_stop_signal_while_the_store_is_being_opened_ends_the_start_at_once(string store)
     {
-        // A NATS address that takes connections and never answers: the store's open waits for its timeout (5 s and
-        // more) while the server's address answers already. SIGTERM then ends the start, instead of waiting for it.
+        // The server's address answers already while its store is being opened: SIGTERM then ends the start, instead
+        // of waiting for the open to succeed or fail.
         using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         silent.Start();
         var taken = new ConcurrentBag<System.Net.Sockets.Socket>();
@@ -93,12 +95,25 @@ public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : 
             }
         });
         string dir = NewDir();
+        string database = Path.Combine(dir, "locked.db");
+        using var locker = new System.Diagnostics.Process
+        {
+            StartInfo = new("python3", ["-c", "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(60)", database]) { RedirectStandardOutput = true },
+        };
+        if (store == "sqlite")
+        {
+            locker.Start();
+            Assert.Equal("locked", await locker.StandardOutput.ReadLineAsync());
+        }
+
         int port = RunningServer.FreePort();
-        string nats = $"nats://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/calls";
+        string address = store == "nats" ? $"nats://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/calls" : database;
         try
         {
-            await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}", "--async-store", nats], AsyncBinary.Environment(dir), dir);
-            Assert.True(await ProcessInfo.EventuallyAsync(() => !taken.IsEmpty), "the server never connected to the store");
+            await using RunningServer server = await RunningServer.StartAsync(binary.Path, port, ["--urls", $"http://127.0.0.1:{port}", "--async-store", address], AsyncBinary.Environment(dir), dir);
+            Assert.True(store == "sqlite" || await ProcessInfo.EventuallyAsync(() => !taken.IsEmpty), "the server never connected to the store");
+            await Task.Delay(300);
+            Assert.Null(server.ExitCode);
             var took = System.Diagnostics.Stopwatch.StartNew();
             Assert.Equal(0, Kill(server.ProcessId, 15));
             Assert.Equal(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(15)));
@@ -110,6 +125,11 @@ public partial class AsyncTests(AsyncBinary binary, ITestOutputHelper output) : 
             foreach (System.Net.Sockets.Socket socket in taken)
             {
                 socket.Dispose();
+            }
+
+            if (store == "sqlite")
+            {
+                locker.Kill();
             }
         }
     }
